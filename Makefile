@@ -1,0 +1,42 @@
+# The two commands that matter: `make run` (set up, then start the chat) and `make test` (set up, then test).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test index eval bench browser lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first and pinned: pip resolves 2.13.0 to the local CPU wheel; unpinned would pull CUDA (GBs)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Debian's Chromium for the browser tests (Playwright's own browser download cannot work offline).
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+run: setup
+	$(PY) app.py
+
+test: setup browser
+	$(PY) -m pytest -q
+
+index: setup
+	$(VENV)/bin/qa build
+
+eval: setup
+	$(VENV)/bin/qa eval --questions eval/questions.jsonl --out eval
+
+bench: setup
+	$(VENV)/bin/qa bench
+
+lint: setup
+	$(VENV)/bin/ruff check qa app.py tests eval
+
+clean:
+	rm -rf index .pytest_cache

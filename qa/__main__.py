@@ -1,0 +1,5 @@
+"""`python -m qa`."""
+
+from qa.cli import main
+
+raise SystemExit(main())

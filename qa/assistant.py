@@ -1,0 +1,95 @@
+"""The one API the chat, the CLI and the evaluation share: Assistant.load() then ask()."""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from dataclasses import replace
+
+from qa.answer import format_answer
+from qa.config import Config
+from qa.conversation import contextualize
+from qa.embedding import Embedder, SentenceTransformerEmbedder, known_words
+from qa.index import Index, ensure_index
+from qa.query import QueryExpander
+from qa.retrieval import Retriever
+from qa.safety import UrgentDetector
+from qa.types import Answer
+
+_INVISIBLE = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+_PHONE = re.compile(r"\b1-800-\d{3}-\d{4}\b")
+
+
+def clean_question(message: object, max_chars: int) -> tuple[str, str]:
+    """Normalise what the patient typed; returns (question, note) where note explains any cut."""
+    text = "" if message is None else str(message)
+    text = unicodedata.normalize("NFKC", text)
+    text = _INVISIBLE.sub(" ", text)
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) > max_chars:
+        cut = text.rfind(" ", 0, max_chars)
+        text = text[: cut if cut > max_chars // 2 else max_chars]
+        return text, f"Your message was long, so I searched for its first {len(text)} characters."
+    return text, ""
+
+
+class Assistant:
+    """Answers questions with quoted, cited passages from the corpus, or honestly declines."""
+
+    def __init__(self, index: Index, embedder: Embedder, cfg: Config, status: str = "") -> None:
+        self.cfg = cfg
+        self.index = index
+        self.embedder = embedder
+        self.status = status  # how the index was obtained: "loaded", "rebuilt (...)"
+        self.retriever = Retriever(index, embedder, cfg)
+        self.expander = QueryExpander.from_chunks(index.chunks, known_words(cfg.model_name))
+        self.urgent = UrgentDetector.load()
+        self.documents = index.documents_by_id
+        found = (m.group(0) for d in index.documents for m in [_PHONE.search(d.text)] if m)
+        self.helpline = next(found, None)
+
+    @classmethod
+    def load(cls, cfg: Config | None = None, embedder: Embedder | None = None,
+             show_progress: bool = False) -> Assistant:
+        """Load the index for cfg (default: Config.from_env()), building it first when missing or stale."""
+        cfg = cfg or Config.from_env()
+        embedder = embedder or SentenceTransformerEmbedder(cfg.model_name)
+        index, status = ensure_index(cfg, embedder, show_progress=show_progress)
+        return cls(index, embedder, cfg, status)
+
+    def with_config(self, **changes: object) -> Assistant:
+        """The same index and model under other retrieval settings (for comparing configurations)."""
+        twin = object.__new__(Assistant)
+        twin.__dict__.update(self.__dict__)
+        twin.cfg = self.cfg.replace(**changes)
+        twin.retriever = Retriever(self.index, self.embedder, twin.cfg)
+        return twin
+
+    def ask(self, message: str, history: list[str] | tuple[str, ...] | None = None,
+            k: int | None = None, mode: str | None = None) -> Answer:
+        """Answer one chat message; history is the earlier user messages of the same chat, oldest first."""
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        question, note = clean_question(message, self.cfg.max_question_chars)
+        if not question:
+            return format_answer("", "", [], self.documents, answerable=False, helpline=self.helpline,
+                                 reason="Please type a question about treating ALL in adults.")
+        urgent = self.urgent.detect(question)
+        notice = self.urgent.notice if urgent else ""
+        past = [clean_question(h, self.cfg.max_question_chars)[0] for h in (history or [])]
+        query = contextualize(question, past) if self.cfg.use_history else question
+        if self.cfg.expand_query:
+            query = self.expander.expand(query)
+        timings["prepare"] = (time.perf_counter() - t0) * 1000
+        t1 = time.perf_counter()
+        retrieval = self.retriever.retrieve(query, k=k or self.cfg.k, mode=mode)
+        timings["retrieve"] = (time.perf_counter() - t1) * 1000
+        answerable = bool(retrieval.hits) and retrieval.confidence >= self.cfg.min_score
+        t2 = time.perf_counter()
+        answer = format_answer(question, query, retrieval.hits, self.documents, answerable,
+                               shown=self.cfg.shown, notice=" ".join(x for x in (notice, note) if x),
+                               helpline=self.helpline)
+        timings["format"] = (time.perf_counter() - t2) * 1000
+        timings["total"] = (time.perf_counter() - t0) * 1000
+        return replace(answer, timings=timings)

@@ -1,0 +1,114 @@
+"""`qa build | ask | serve | eval`: parse flags, build the Config, call the qa API, print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from qa.config import MODES, Config
+from qa.errors import QAError
+
+
+def _config(args: argparse.Namespace) -> Config:
+    """Defaults, then QA_* environment variables, then flags."""
+    return Config.from_env().replace(
+        corpus_dir=getattr(args, "corpus", None), index_dir=getattr(args, "index", None),
+        model_name=getattr(args, "model", None), mode=getattr(args, "mode", None), k=getattr(args, "k", None),
+        host=getattr(args, "host", None), port=getattr(args, "port", None),
+    )
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from qa.embedding import SentenceTransformerEmbedder
+    from qa.index import build_index
+
+    cfg = _config(args)
+    started = time.perf_counter()
+    index = build_index(cfg, SentenceTransformerEmbedder(cfg.model_name), show_progress=sys.stderr.isatty())
+    index.save(cfg.index_dir)
+    m = index.manifest
+    print(f"built {cfg.index_dir}: {m['num_documents']} pages, {m['num_chunks']} passages, "
+          f"{m['num_sentences']} sentences, model {m['model']} ({m['dim']} dims) "
+          f"in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from qa.assistant import Assistant
+
+    cfg = _config(args)
+    assistant = Assistant.load(cfg)
+    answer = assistant.ask(" ".join(args.question), history=args.history or [], k=args.k)
+    if args.json:
+        print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    if answer.notice:
+        print(f"!! {answer.notice}\n")
+    if not answer.answerable:
+        print(answer.markdown)
+        return 0
+    for n, p in enumerate(answer.passages, start=1):
+        print(f"[{n}] {p.citation}")
+        for line in p.text.split("\n"):
+            marker = ">>" if p.highlight and p.highlight.strip("- ") in line else "  "
+            print(f"  {marker} {line}")
+        print()
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from app import main as serve
+
+    return serve(_config(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qa", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="show progress and warnings")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--corpus", type=Path, help="corpus folder (QA_CORPUS_DIR, default corpus/)")
+        p.add_argument("--index", type=Path, help="index folder (QA_INDEX_DIR, default index/)")
+        p.add_argument("--model", help="bundled model name or local model folder (QA_MODEL_NAME)")
+
+    p = sub.add_parser("build", help="parse, chunk and embed the corpus into the index folder")
+    common(p)
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("ask", help="answer one question in the terminal")
+    common(p)
+    p.add_argument("question", nargs="+")
+    p.add_argument("-k", type=int, help="passages to return (default 5)")
+    p.add_argument("--mode", choices=MODES, help="retriever (default hybrid)")
+    p.add_argument("--history", action="append", help="an earlier question of the chat (repeatable, oldest first)")
+    p.add_argument("--json", action="store_true", help="print the structured answer as JSON")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("serve", help="start the chat (same as python app.py)")
+    common(p)
+    p.add_argument("--host", help="address to bind (default 127.0.0.1; GRADIO_SERVER_NAME)")
+    p.add_argument("--port", type=int, help="port (default 7860; GRADIO_SERVER_PORT)")
+    p.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: a user error prints one line on stderr and exits 1; bugs keep their traceback."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="qa: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except QAError as e:
+        print(f"qa: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

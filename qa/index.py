@@ -1,0 +1,252 @@
+"""The index on disk: chunks + FAISS vectors (passages and sentences) + a manifest; BM25 rebuilt at load."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa import __version__
+from qa.chunking import chunk_corpus
+from qa.config import Config
+from qa.corpus import corpus_fingerprint, load_corpus
+from qa.embedding import Embedder
+from qa.errors import IndexMismatchError, IndexNotFoundError
+from qa.lexical import Bm25
+from qa.types import Chunk, Document
+
+log = logging.getLogger(__name__)
+
+FORMAT = 2  # bump when what is stored (parsing, chunking, embedding text) changes
+FILES = ("chunks.jsonl", "documents.jsonl", "dense.faiss", "sentences.faiss")
+EXACT_LIMIT = 20_000  # up to this many vectors, exact search is fast enough; above it, HNSW
+
+
+def embedding_text(chunk: Chunk) -> str:
+    """What the dense model sees for a passage: page and section give "it" its subject."""
+    return f"{chunk.context}\n{chunk.text}"
+
+
+def sentence_text(chunk: Chunk, i: int) -> str:
+    """One sentence with its section heading, for sentence-level matching."""
+    s, e = chunk.sentences[i]
+    return f"{chunk.section or chunk.page}: {chunk.text[s:e]}"
+
+
+def _faiss():  # type: ignore[no-untyped-def]
+    try:
+        import faiss
+    except ImportError:  # pragma: no cover - a dependency of the package
+        raise ImportError("faiss is not available: install faiss-cpu (pip install -e .)") from None
+    return faiss
+
+
+def make_faiss_index(vectors: np.ndarray):  # type: ignore[no-untyped-def]
+    """Exact inner product for small corpora; HNSW (no training, high recall) once exact gets slow."""
+    faiss = _faiss()
+    dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[0] else 1
+    if len(vectors) <= EXACT_LIMIT:
+        index = faiss.IndexFlatIP(dim)  # inner product == cosine: vectors are L2-normalised
+    else:
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 128
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+@dataclass
+class Index:
+    """Everything retrieval needs, in memory."""
+
+    manifest: dict
+    documents: list[Document]
+    chunks: list[Chunk]
+    dense: object  # faiss index over embedding_text(chunk), row n == chunks[n]
+    sentences: object  # faiss index over sentence_text, rows in chunk order
+    sentence_owner: np.ndarray  # sentence row -> chunk row
+    sentence_first: np.ndarray  # chunk row -> its first sentence row
+    bm25: Bm25
+
+    @property
+    def documents_by_id(self) -> dict[str, Document]:
+        return {d.id: d for d in self.documents}
+
+    def save(self, index_dir: Path) -> None:
+        """Write atomically: a temporary folder renamed into place, manifest (with checksums) last."""
+        index_dir = Path(index_dir)
+        index_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.tmp-", dir=index_dir.parent))
+        try:
+            faiss = _faiss()
+            with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
+                for c in self.chunks:
+                    f.write(json.dumps(asdict(c), ensure_ascii=False) + "\n")
+            with open(tmp / "documents.jsonl", "w", encoding="utf-8") as f:
+                for d in self.documents:
+                    f.write(json.dumps(asdict(d), ensure_ascii=False) + "\n")
+            faiss.write_index(self.dense, str(tmp / "dense.faiss"))
+            faiss.write_index(self.sentences, str(tmp / "sentences.faiss"))
+            manifest = dict(self.manifest, files={name: _sha256(tmp / name) for name in FILES})
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+            for name in (*FILES, "manifest.json"):
+                with open(tmp / name, "rb") as f:
+                    os.fsync(f.fileno())
+            old = None
+            if index_dir.exists():
+                old = index_dir.with_name(f".{index_dir.name}.old-{os.getpid()}")
+                os.replace(index_dir, old)
+            os.replace(tmp, index_dir)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "qa": __version__}
+    for pkg in ("sentence-transformers", "faiss-cpu", "bm25s", "tiktoken", "torch", "pysbd"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "missing"
+    return out
+
+
+def expected_manifest(cfg: Config, dim: int | None = None) -> dict:
+    """The fields a built index must match to be reused with this Config."""
+    wanted = {
+        "format": FORMAT,
+        "model": cfg.model_name,
+        "chunk_tokens": cfg.chunk_tokens,
+        "overlap_sentences": cfg.overlap_sentences,
+        "corpus_sha256": corpus_fingerprint(cfg.corpus_dir),
+        "qa_version": __version__,
+    }
+    if dim is not None:
+        wanted["dim"] = dim
+    return wanted
+
+
+def build_index(cfg: Config, embedder: Embedder, show_progress: bool = False) -> Index:
+    """Parse, chunk and embed the corpus; nothing is written (call Index.save)."""
+    started = time.perf_counter()
+    documents = load_corpus(cfg.corpus_dir)
+    chunks = chunk_corpus(documents, cfg.chunk_tokens, cfg.overlap_sentences)
+    too_long = [c.id for c in chunks if embedder.count_tokens(embedding_text(c)) > embedder.max_tokens]
+    if too_long:  # the model would silently ignore the tail of these passages
+        raise IndexMismatchError(
+            f"{len(too_long)} chunks exceed {embedder.name}'s {embedder.max_tokens} word pieces "
+            f"(first: {too_long[0]}); lower chunk_tokens (now {cfg.chunk_tokens})"
+        )
+    texts = [embedding_text(c) for c in chunks]
+    sentence_texts = [sentence_text(c, i) for c in chunks for i in range(len(c.sentences))]
+    embed = getattr(embedder, "embed")
+    kwargs = {"show_progress": show_progress} if "show_progress" in embed.__code__.co_varnames else {}
+    vectors = embed(texts, **kwargs)
+    sentence_vectors = embed(sentence_texts, **kwargs)
+    manifest = dict(
+        expected_manifest(cfg, embedder.dim),
+        num_documents=len(documents),
+        num_chunks=len(chunks),
+        num_sentences=len(sentence_texts),
+        faiss_type="flat-ip" if len(chunks) <= EXACT_LIMIT else "hnsw-ip",
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        build_seconds=round(time.perf_counter() - started, 2),
+        versions=_versions(),
+    )
+    return _assemble(manifest, documents, chunks, make_faiss_index(vectors), make_faiss_index(sentence_vectors))
+
+
+def _assemble(manifest: dict, documents: list[Document], chunks: list[Chunk], dense, sentences) -> Index:  # type: ignore[no-untyped-def]
+    counts = np.array([len(c.sentences) for c in chunks], dtype=np.int64)
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(chunks) else np.zeros(0, dtype=np.int64)
+    owner = np.repeat(np.arange(len(chunks)), counts)
+    return Index(manifest, documents, chunks, dense, sentences, owner, first, Bm25(chunks))
+
+
+def _chunk_from_json(row: dict) -> Chunk:
+    row["sentences"] = tuple(tuple(s) for s in row.get("sentences", ()))
+    return Chunk(**row)
+
+
+def _document_from_json(row: dict) -> Document:
+    from qa.types import Section
+
+    row["sections"] = tuple(Section(**s) for s in row.get("sections", ()))
+    for key in ("links", "references", "nav"):
+        row[key] = tuple(row.get(key, ()))
+    return Document(**row)
+
+
+def load_index(cfg: Config, dim: int | None = None) -> Index:
+    """Load index_dir, refusing one that is missing, damaged, or built from other inputs."""
+    index_dir = Path(cfg.index_dir)
+    manifest_path = index_dir / "manifest.json"
+    if not manifest_path.exists():
+        raise IndexNotFoundError(f"no index in {index_dir}; run `qa build`")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise IndexMismatchError(f"{manifest_path} is damaged; run `qa build`") from None
+    wanted = expected_manifest(cfg, dim)
+    for key, value in wanted.items():
+        if manifest.get(key) != value:
+            what = "corpus" if key == "corpus_sha256" else key
+            raise IndexMismatchError(
+                f"{index_dir} was built with {what} {str(manifest.get(key))[:16]!r} "
+                f"but the config asks for {str(value)[:16]!r}; run `qa build`"
+            )
+    for name in FILES:
+        path = index_dir / name
+        if not path.exists() or _sha256(path) != manifest.get("files", {}).get(name):
+            raise IndexMismatchError(f"{path} is missing or damaged (checksum differs); run `qa build`")
+    try:
+        faiss = _faiss()
+        with open(index_dir / "chunks.jsonl", encoding="utf-8") as f:
+            chunks = [_chunk_from_json(json.loads(line)) for line in f]
+        with open(index_dir / "documents.jsonl", encoding="utf-8") as f:
+            documents = [_document_from_json(json.loads(line)) for line in f]
+        dense = faiss.read_index(str(index_dir / "dense.faiss"))
+        sentences = faiss.read_index(str(index_dir / "sentences.faiss"))
+    except (OSError, ValueError, TypeError, RuntimeError) as e:
+        raise IndexMismatchError(f"{index_dir} could not be read ({e}); run `qa build`") from None
+    if dense.ntotal != len(chunks):
+        raise IndexMismatchError(f"{index_dir}: {dense.ntotal} vectors for {len(chunks)} chunks; run `qa build`")
+    return _assemble(manifest, documents, chunks, dense, sentences)
+
+
+def ensure_index(cfg: Config, embedder: Embedder, show_progress: bool = False) -> tuple[Index, str]:
+    """Load the index if it matches; otherwise rebuild and save it. Returns the index and what happened."""
+    try:
+        return load_index(cfg, embedder.dim), "loaded"
+    except (IndexNotFoundError, IndexMismatchError) as e:
+        reason = str(e).split(";")[0]
+    index = build_index(cfg, embedder, show_progress=show_progress)
+    try:
+        index.save(cfg.index_dir)
+    except OSError as e:  # read-only or full disk: serve from memory, say so
+        log.warning("could not write the index to %s (%s); serving from memory", cfg.index_dir, e.strerror or e)
+        return index, f"built in memory ({reason}); not saved: {e.strerror or e}"
+    return index, f"rebuilt ({reason})"

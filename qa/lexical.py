@@ -1,0 +1,71 @@
+"""BM25 over chunk text plus its page and section heading (bm25s: sparse, eager scoring)."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import numpy as np
+
+from qa.types import Chunk, Hit
+
+# A short list: function words only. "all" stays out of the index too (it is everywhere as "ALL").
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have having
+    he her here hers herself him himself his how i if in into is it its itself just me more most my myself no
+    nor not now of off on once only or other our ours out over own same she should so some such than that the
+    their theirs them themselves then there these they this those through to too under until up very was we
+    were what when where which while who whom why will with would you your yours yourself yourselves im ive
+    dont doesnt isnt arent cant wont shall may might must also get gets got please thanks thank hi hello
+    tell know want wondering question""".split()
+)
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+@functools.cache
+def _stemmer():  # type: ignore[no-untyped-def]
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def words(text: str) -> list[str]:
+    """Lower-case word tokens, stop words removed, not stemmed (the typo corrector's vocabulary)."""
+    return [t for t in _TOKEN.findall(text.lower()) if t not in STOPWORDS]
+
+
+def tokenize(text: str) -> list[str]:
+    """Stemmed content-word tokens: what BM25 indexes and queries."""
+    return _stemmer().stemWords(words(text))
+
+
+def chunk_text_for_search(chunk: Chunk) -> str:
+    """The text both retrievers index: page, section heading, then the passage."""
+    return f"{chunk.context}\n{chunk.text}"
+
+
+class Bm25:
+    """BM25 (Lucene variant, k1=1.2, b=0.75: the usual defaults) over a fixed list of chunks."""
+
+    def __init__(self, chunks: list[Chunk], k1: float = 1.2, b: float = 0.75) -> None:
+        import bm25s
+
+        self.chunks = chunks
+        self._bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
+        corpus_tokens = [tokenize(chunk_text_for_search(c)) or ["_empty_"] for c in chunks]
+        if chunks:
+            self._bm25.index(corpus_tokens, show_progress=False)
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every chunk (zeros when no query word is in the corpus)."""
+        tokens = [t for t in tokenize(query) if t in self._bm25.vocab_dict] if self.chunks else []
+        if not tokens:
+            return np.zeros(len(self.chunks), dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        """Top k chunks with a positive score, best first."""
+        scores = self.scores(query)
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [Hit(self.chunks[i], float(scores[i]), "lexical") for i in order if scores[i] > 0]

@@ -1,0 +1,109 @@
+"""Query preparation: aliases mined from the corpus, reviewed lay vocabulary, typo correction."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+
+from qa.lexical import STOPWORDS, words
+from qa.types import Chunk
+
+# "X (Y)" where Y is a brand name, short form or lay word: "imatinib (Gleevec)", "lumbar puncture (spinal tap)".
+_PAREN = re.compile(r"((?:[A-Za-z][\w+-]*\s+){0,3}[A-Za-z][\w+-]*)\s+\(([^()]{2,60})\)")
+_NOT_ALIAS = re.compile(r"^(from|such|see|or|and|with|due|under|especially|typically|including|similar|for|if|"
+                        r"which|as|the|a|an|in|on|to|this|that|these|blockage|complete|note)\b", re.I)
+
+
+def mine_aliases(texts: list[str]) -> dict[str, set[str]]:
+    """Pairs the corpus itself defines with "term (other name)", both directions, lower-cased."""
+    pairs: set[tuple[str, str]] = set()
+    for text in texts:
+        for m in _PAREN.finditer(text):
+            left_words, inner = m.group(1).split(), m.group(2)
+            names = re.split(r",\s*also known as\s+", inner)
+            if any("," in n for n in names):
+                continue  # a list in parentheses, not another name
+            for name in names:
+                name = name.strip()
+                if not name or _NOT_ALIAS.match(name) or len(name.split()) > 3 or re.fullmatch(r"[\d\s.,%-]+", name):
+                    continue
+                core = name.rstrip("s") if name.isupper() or name[:-1].isupper() else name
+                if core.isupper() and len(core) >= 2:  # acronym: take as many words as it has letters
+                    left = left_words[-len(core):] if len(left_words) >= len(core) else left_words
+                    if [w[0].upper() for w in left] != list(core[: len(left)]):
+                        continue
+                else:
+                    left = left_words[-len(name.split()):]
+                term = " ".join(left).lower()
+                alias = name.lower()
+                if term == alias or term in STOPWORDS or len(term) < 3:
+                    continue
+                if alias in STOPWORDS:
+                    continue
+                pairs.add((term, alias))
+    # Keep only specific names: a pair whose side appears in many passages ("first (induction)",
+    # "put back (reinfused)") would drag common words into every query.
+    limit = max(3, len(texts) // 10)
+    lowered = [t.lower() for t in texts]
+    df = {w: sum(_contains(t, w) for t in lowered) for pair in pairs for w in pair}
+    aliases: dict[str, set[str]] = {}
+    for term, alias in sorted(pairs):
+        if df[term] <= limit and df[alias] <= limit:
+            aliases.setdefault(alias, set()).add(term)
+            aliases.setdefault(term, set()).add(alias)
+    return aliases
+
+
+def _load_lay_terms() -> dict[str, list[str]]:
+    raw = json.loads(resources.files("qa").joinpath("data/lay_terms.json").read_text(encoding="utf-8"))
+    return {k.lower(): v for k, v in raw.items() if not k.startswith("_")}
+
+
+def _contains(text: str, phrase: str) -> bool:
+    return re.search(rf"(?<![\w+]){re.escape(phrase)}(?![\w+])", text) is not None
+
+
+@dataclass
+class QueryExpander:
+    """Adds the corpus's own names for what the patient typed; the patient's words are kept."""
+
+    aliases: dict[str, set[str]]
+    lay_terms: dict[str, list[str]]
+    vocabulary: set[str]  # lower-case words of the corpus
+    known_words: frozenset[str] = field(default_factory=frozenset)  # ordinary English: never "corrected"
+
+    @classmethod
+    def from_chunks(cls, chunks: list[Chunk], known_words: frozenset[str] = frozenset()) -> QueryExpander:
+        texts = [c.text for c in chunks] + sorted({c.context for c in chunks})
+        aliases = mine_aliases(texts)
+        lay = _load_lay_terms()
+        vocabulary = {w for t in texts for w in words(t)}
+        vocabulary |= {w for phrase in list(aliases) + list(lay) for w in words(phrase)}
+        return cls(aliases, lay, vocabulary, known_words)
+
+    def correct(self, text: str) -> str:
+        """Replace words that are neither in the corpus nor ordinary English with the closest corpus word."""
+        from rapidfuzz import fuzz, process
+
+        out = text
+        for word in set(re.findall(r"(?<![\w'-])[A-Za-z]{5,}(?![\w'-])", text)):
+            low = word.lower()
+            if low in self.vocabulary or low in self.known_words or low in STOPWORDS:
+                continue
+            match = process.extractOne(low, self.vocabulary, scorer=fuzz.ratio, score_cutoff=80)
+            if match and abs(len(match[0]) - len(low)) <= 3:
+                out = re.sub(rf"\b{re.escape(word)}\b", match[0], out)
+        return out
+
+    def expand(self, query: str) -> str:
+        """The query with typos corrected and the corpus's aliases and lay synonyms appended."""
+        corrected = self.correct(query)
+        low = " " + corrected.lower() + " "
+        extra: list[str] = []
+        for table in (self.lay_terms, self.aliases):
+            for phrase, targets in table.items():
+                if _contains(low, phrase):
+                    extra.extend(t for t in sorted(targets) if not _contains(low, t.lower()) and t not in extra)
+        return corrected if not extra else f"{corrected} ({'; '.join(extra)})"

@@ -1,0 +1,143 @@
+"""Dense (passages and sentences) and BM25 runs, fused by weighted reciprocal rank fusion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from qa.config import Config
+from qa.embedding import Embedder
+from qa.index import Index
+from qa.types import Hit
+
+
+def rrf_fuse(runs: list[list[Hit]], weights: list[float], rrf_k: int = 60, k: int | None = None) -> list[Hit]:
+    """Weighted reciprocal rank fusion: score(chunk) = sum_r w_r / (rrf_k + rank_r), ranks from 1.
+
+    rrf_k=60 follows Cormack, Clarke & Buettcher (2009); it is not the number of results. The fused hit
+    keeps the best-sentence pointer of the first run that has one.
+    """
+    scores: dict[str, float] = {}
+    best: dict[str, Hit] = {}
+    for run, weight in zip(runs, weights, strict=True):
+        for rank, hit in enumerate(run, start=1):
+            cid = hit.chunk.id
+            scores[cid] = scores.get(cid, 0.0) + weight / (rrf_k + rank)
+            if cid not in best or (best[cid].sentence < 0 <= hit.sentence):
+                best[cid] = hit
+    order = sorted(scores, key=lambda cid: (-scores[cid], cid))
+    fused = [replace(best[cid], score=scores[cid], retriever="hybrid") for cid in order]
+    return fused if k is None else fused[:k]
+
+
+def drop_overlaps(hits: list[Hit], max_overlap: float = 0.5) -> list[Hit]:
+    """Remove a hit that mostly repeats a better one (overlapping chunks of the same section)."""
+    kept: list[Hit] = []
+    for hit in hits:
+        c = hit.chunk
+        if any(
+            k.chunk.doc_id == c.doc_id
+            and min(k.chunk.end, c.end) - max(k.chunk.start, c.start) > max_overlap * min(len(c.text), len(k.chunk.text))
+            for k in kept
+        ):
+            continue
+        kept.append(hit)
+    return kept
+
+
+def _shown_already(hit: Hit, sentence: int, kept: list[Hit]) -> bool:
+    s, e = hit.chunk.sentences[sentence]
+    a, b = hit.chunk.start + s, hit.chunk.start + e
+    return any(k.chunk.doc_id == hit.chunk.doc_id and k.chunk.start <= a and b <= k.chunk.end for k in kept)
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """Hits, best first, and how strongly the best one matches the query (cosine; 0 in lexical mode)."""
+
+    hits: tuple[Hit, ...]
+    confidence: float
+
+
+class Retriever:
+    """Searches one Index with one embedder under one Config."""
+
+    def __init__(self, index: Index, embedder: Embedder, cfg: Config) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.cfg = cfg
+        self._rows = {c.id: i for i, c in enumerate(index.chunks)}  # chunk id -> FAISS row
+
+    def _query_vector(self, query: str) -> np.ndarray:
+        embed_query = getattr(self.embedder, "embed_query", None)
+        vector = embed_query(query) if embed_query else self.embedder.embed([query])[0]
+        return np.asarray(vector, dtype=np.float32).reshape(1, -1)
+
+    def dense_run(self, qv: np.ndarray, depth: int) -> list[Hit]:
+        scores, rows = self.index.dense.search(qv, min(depth, len(self.index.chunks)))
+        return [Hit(self.index.chunks[r], float(s), "dense") for s, r in zip(scores[0], rows[0], strict=True) if r >= 0]
+
+    def sentence_run(self, qv: np.ndarray, depth: int) -> list[Hit]:
+        """Chunks ranked by their best-matching sentence (so a passage that says "it" still matches)."""
+        n = self.index.sentences.ntotal
+        scores, rows = self.index.sentences.search(qv, min(depth * 4, n))
+        hits: dict[int, Hit] = {}
+        for s, r in zip(scores[0], rows[0], strict=True):
+            if r < 0:
+                continue
+            owner = int(self.index.sentence_owner[r])
+            if owner not in hits:
+                chunk = self.index.chunks[owner]
+                hits[owner] = Hit(chunk, float(s), "dense", int(r - self.index.sentence_first[owner]))
+        return sorted(hits.values(), key=lambda h: -h.score)[:depth]
+
+    def best_sentence(self, qv: np.ndarray, hit: Hit) -> tuple[int, float]:
+        """Index and cosine of the chunk's sentence closest to the query."""
+        first = int(self.index.sentence_first[self._row(hit)])
+        count = len(hit.chunk.sentences)
+        if count == 0:
+            return -1, 0.0
+        vectors = np.vstack([self.index.sentences.reconstruct(first + i) for i in range(count)])
+        sims = vectors @ qv[0]
+        i = int(np.argmax(sims))
+        return i, float(sims[i])
+
+    def _row(self, hit: Hit) -> int:
+        return self._rows[hit.chunk.id]
+
+    def retrieve(self, query: str, k: int | None = None, mode: str | None = None) -> Retrieval:
+        """Top k distinct passages for the query and the confidence of the best one."""
+        k = k or self.cfg.k
+        mode = mode or self.cfg.mode
+        depth = max(self.cfg.candidates, k)
+        if not self.index.chunks:
+            return Retrieval((), 0.0)
+        if mode == "lexical":
+            hits = drop_overlaps(self.index.bm25.search(query, depth))[:k]
+            return Retrieval(tuple(hits), 1.0 if hits else 0.0)
+        qv = self._query_vector(query)
+        dense = self.dense_run(qv, depth)
+        if mode == "dense":
+            fused = dense
+        else:
+            runs = [dense, self.sentence_run(qv, depth), self.index.bm25.search(query, depth)]
+            weights = [self.cfg.dense_weight, self.cfg.sentence_weight, self.cfg.lexical_weight]
+            fused = rrf_fuse(runs, weights, self.cfg.rrf_k)
+        out: list[Hit] = []
+        confidence = 0.0
+        for hit in drop_overlaps(fused):
+            if len(out) == k:
+                break
+            i, sim = self.best_sentence(qv, hit)
+            if i >= 0 and _shown_already(hit, i, out):
+                continue  # its key sentence is already on screen in an overlapping passage
+            if not out:
+                chunk_sim = float(self.index.dense.reconstruct(self._row(hit)) @ qv[0])
+                confidence = max(sim, chunk_sim)
+            out.append(replace(hit, sentence=i))
+        return Retrieval(tuple(out), confidence)
+
+    def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
+        """Hits only (the pyserini-style searcher call)."""
+        return list(self.retrieve(query, k, mode).hits)
