@@ -92,4 +92,4 @@ class Assistant:
                                helpline=self.helpline)
         timings["format"] = (time.perf_counter() - t2) * 1000
         timings["total"] = (time.perf_counter() - t0) * 1000
-        return replace(answer, timings=timings)
+        return replace(answer, timings=timings, confidence=retrieval.confidence)

@@ -60,6 +60,30 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from qa.assistant import Assistant
+    from qa.evaluate import CONFIGS, evaluate, load_questions, validate_questions
+    from qa.report import write_report
+
+    cfg = _config(args)
+    questions = load_questions(args.questions)
+    assistant = Assistant.load(cfg)
+    problems = validate_questions(questions, assistant.index.documents)
+    for problem in problems[:20]:
+        print(f"qa: warning: {problem}", file=sys.stderr)
+    configs = args.config or list(CONFIGS)
+    metrics, results = evaluate(assistant, questions, configs, split=args.split, show_progress=True)
+    title = f"Retrieval evaluation: {Path(args.questions).name}" + (f", split {args.split}" if args.split else "")
+    report = write_report(metrics, results, args.out, primary="default" if "default" in configs else configs[0],
+                          title=title)
+    keys = ("hit@1", "hit@3", "mrr@10", "ndcg@10", "abstain_recall", "false_abstain_rate", "latency_p95_ms")
+    print(f"{'config':<10}" + "".join(f"{k:>20}" for k in keys))
+    for name, m in metrics.items():
+        print(f"{name:<10}" + "".join(f"{m['overall'].get(k, float('nan')):>20.3f}" for k in keys))
+    print(f"report: {report}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from app import main as serve
 
@@ -88,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history", action="append", help="an earlier question of the chat (repeatable, oldest first)")
     p.add_argument("--json", action="store_true", help="print the structured answer as JSON")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="evaluate retrieval on a gold question file and write a report")
+    common(p)
+    p.add_argument("--questions", type=Path, default=Path("eval/questions.jsonl"), help="JSONL gold questions")
+    p.add_argument("--out", type=Path, default=Path("eval"), help="folder for results, metrics, report and plots")
+    p.add_argument("--split", help="only this split (dev or test)")
+    p.add_argument("--config", action="append", help="configuration to run (repeatable; default: all)")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("serve", help="start the chat (same as python app.py)")
     common(p)

@@ -49,8 +49,11 @@ class Bm25:
     """BM25 (Lucene variant, k1=1.2, b=0.75: the usual defaults) over a fixed list of chunks."""
 
     def __init__(self, chunks: list[Chunk], k1: float = 1.2, b: float = 0.75) -> None:
+        import logging
+
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.ERROR)  # it logs every index build
         self.chunks = chunks
         self._bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
         corpus_tokens = [tokenize(chunk_text_for_search(c)) or ["_empty_"] for c in chunks]

@@ -92,6 +92,7 @@ class Answer:
     markdown: str  # what the chat shows
     notice: str = ""  # urgent-symptom notice, or a note about the input ("answered on its first part")
     reason: str = ""  # why it declined, when it did
+    confidence: float = 0.0  # cosine of the best passage (what the "not in these pages" threshold sees)
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
 
     def to_dict(self) -> dict[str, object]:
