@@ -90,6 +90,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(_config(args))
 
 
+def cmd_feedback_export(args: argparse.Namespace) -> int:
+    """Thumbs-down from the opt-in feedback log as candidate gold questions (JSONL) for review."""
+    from qa.feedback import FeedbackLog, to_candidates
+
+    log = FeedbackLog.in_dir(Config.from_env().data_dir) if args.log is None else FeedbackLog(args.log)
+    rows = to_candidates(log.read())
+    lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    if args.out is None:
+        sys.stdout.write(lines)
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(lines, encoding="utf-8")
+    print(f"{len(rows)} candidate question(s) from {log.path} to {args.out or 'stdout'}; each needs_review: "
+          "copy gold_spans from the corpus (or set answerable false) before adding it to eval/", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qa", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="show progress and warnings")
@@ -126,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to bind (default 127.0.0.1; GRADIO_SERVER_NAME)")
     p.add_argument("--port", type=int, help="port (default 7860; GRADIO_SERVER_PORT)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("feedback", help="work with the opt-in thumbs up/down log (QA_FEEDBACK=1)")
+    feedback = p.add_subparsers(dest="feedback_command", required=True)
+    p = feedback.add_parser("export", help="turn thumbs-down into candidate gold questions (JSONL)")
+    p.add_argument("--log", type=Path, help="feedback log (default: QA_DATA_DIR/feedback.jsonl)")
+    p.add_argument("--out", type=Path, help="write here instead of stdout")
+    p.set_defaults(func=cmd_feedback_export)
     return parser
 
 

@@ -37,6 +37,7 @@ class Config:
     max_question_chars: int = 2000  # longer messages are answered on their first part
     log_questions: bool = False  # privacy: questions are never written to disk unless turned on
     data_dir: Path = Path("data")  # where opt-in logs (feedback, questions) go
+    feedback: bool = False  # thumbs up/down are stored under data_dir only when on (QA_FEEDBACK)
     host: str = "127.0.0.1"
     port: int = 7860
 
