@@ -29,7 +29,11 @@ def cmd_build(args: argparse.Namespace) -> int:
     cfg = _config(args)
     started = time.perf_counter()
     index = build_index(cfg, SentenceTransformerEmbedder(cfg.model_name), show_progress=sys.stderr.isatty())
-    index.save(cfg.index_dir)
+    try:
+        index.save(cfg.index_dir)
+    except OSError as e:  # read-only folder or full disk: say which folder, not a traceback
+        raise QAError(f"could not write the index to {cfg.index_dir} ({e.strerror or e}); "
+                      "make the folder writable, free disk space, or pass --index") from None
     m = index.manifest
     print(f"built {cfg.index_dir}: {m['num_documents']} pages, {m['num_chunks']} passages, "
           f"{m['num_sentences']} sentences, model {m['model']} ({m['dim']} dims) "
@@ -42,6 +46,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     assistant = Assistant.load(cfg)
+    if assistant.status != "loaded":  # rebuilt, or built in memory only: one line saying what happened
+        print(f"qa: index {assistant.status}", file=sys.stderr)
     answer = assistant.ask(" ".join(args.question), history=args.history or [], k=args.k)
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
@@ -88,6 +94,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from app import main as serve
 
     return serve(_config(args))
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from qa.bench import BenchOptions, run_bench, summary_table
+
+    sizes = tuple(int(x) for x in args.sizes.split(",")) if args.sizes else None
+    changes = {k: v for k, v in dict(out_dir=args.out, questions=args.questions, sizes=sizes,
+                                       skip_scale=args.skip_scale, skip_server=args.skip_server).items() if v}
+    opts = BenchOptions.quick(**changes) if args.quick else BenchOptions(**changes)
+    print(summary_table(run_bench(_config(args), opts)))
+    return 0
 
 
 def cmd_feedback_export(args: argparse.Namespace) -> int:
@@ -143,6 +160,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to bind (default 127.0.0.1; GRADIO_SERVER_NAME)")
     p.add_argument("--port", type=int, help="port (default 7860; GRADIO_SERVER_PORT)")
     p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("bench", help="measure latency, cold start, memory, scale and concurrency into eval/bench/")
+    common(p)
+    p.add_argument("--out", type=Path, help="results folder (default eval/bench)")
+    p.add_argument("--questions", type=Path, help="questions to time (default eval/questions.jsonl)")
+    p.add_argument("--sizes", help="synthetic corpus sizes, comma-separated (default 1000,10000,100000)")
+    p.add_argument("--quick", action="store_true", help="small counts: a smoke run of a couple of minutes")
+    p.add_argument("--skip-scale", action="store_true", help="skip the synthetic-corpus scale runs")
+    p.add_argument("--skip-server", action="store_true", help="skip the chat server start and load test")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("feedback", help="work with the opt-in thumbs up/down log (QA_FEEDBACK=1)")
     feedback = p.add_subparsers(dest="feedback_command", required=True)

@@ -210,6 +210,8 @@ def load_index(cfg: Config, dim: int | None = None) -> Index:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raise IndexMismatchError(f"{manifest_path} is damaged; run `qa build`") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files", {}), dict):
+        raise IndexMismatchError(f"{manifest_path} is damaged (not a manifest object); run `qa build`")
     wanted = expected_manifest(cfg, dim)
     for key, value in wanted.items():
         if manifest.get(key) != value:
