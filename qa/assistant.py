@@ -15,19 +15,49 @@ from qa.index import Index, ensure_index
 from qa.query import QueryExpander
 from qa.retrieval import Retriever
 from qa.safety import UrgentDetector
+from qa.scope import ScopeChecker
 from qa.types import Answer
 
 _INVISIBLE = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 _PHONE = re.compile(r"\b1-800-\d{3}-\d{4}\b")
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+# Function words that tell English from the languages patients here most often write in; words both
+# share ("a", "as", "was", "die", "con") are left out so they count for neither.
+_ENGLISH = frozenset("""the an is are be do does did can could will would should what which who how when where
+    why of to in on for with and or not my me you your it its this that have has had about after if there they
+    them their am i get""".split())
+_FOREIGN = frozenset("""el la los las es son de del que qué por para una cómo cuál cuáles cuánto le les des est
+    sont et du pour avec dans qui quoi quels quelle der das und ist sind nicht mit für ein eine wie welche il lo
+    gli di che per sono um uma os são não como""".split())
+EMPTY_PROMPT = ("Please type a question about treating acute lymphocytic leukemia (ALL) in adults, "
+                "for example: What are the side effects of chemo?")
+LANGUAGE_NOTE = ("These pages are in English only, so I searched for your words as they are; "
+                 "asking in English will usually find more.")
+
+
+def looks_english(text: str) -> bool:
+    """A small heuristic: mostly Latin letters, and not more foreign function words than English ones."""
+    letters = [ch for ch in text if ch.isalpha()]
+    if len(letters) < 4:
+        return True  # too little to tell ("ALL?", a drug name)
+    if sum(ch.isascii() for ch in letters) / len(letters) < 0.6:
+        return False
+    tokens = re.findall(r"[^\W\d_]+", text.lower())
+    foreign = sum(t in _FOREIGN for t in tokens)
+    return not (foreign >= 2 and foreign > sum(t in _ENGLISH for t in tokens))
 
 
 def clean_question(message: object, max_chars: int) -> tuple[str, str]:
     """Normalise what the patient typed; returns (question, note) where note explains any cut."""
     text = "" if message is None else str(message)
+    huge = len(text) > 4 * max_chars
+    text = text[: 4 * max_chars]  # bounded work whatever arrives; the note below still says it was cut
     text = unicodedata.normalize("NFKC", text)
     text = _INVISIBLE.sub(" ", text)
+    # any other control, format (bidi isolates, tags), lone surrogate or line/paragraph separator
+    text = "".join(" " if unicodedata.category(ch) in _HIDDEN else ch for ch in text)
     text = re.sub(r"\s+", " ", text).strip()
-    if len(text) > max_chars:
+    if len(text) > max_chars or huge:
         cut = text.rfind(" ", 0, max_chars)
         text = text[: cut if cut > max_chars // 2 else max_chars]
         return text, f"Your message was long, so I searched for its first {len(text)} characters."
@@ -45,6 +75,7 @@ class Assistant:
         self.retriever = Retriever(index, embedder, cfg)
         self.expander = QueryExpander.from_chunks(index.chunks, known_words(cfg.model_name))
         self.urgent = UrgentDetector.load()
+        self.scope = ScopeChecker.load()
         self.documents = index.documents_by_id
         found = (m.group(0) for d in index.documents for m in [_PHONE.search(d.text)] if m)
         self.helpline = next(found, None)
@@ -72,24 +103,34 @@ class Assistant:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         question, note = clean_question(message, self.cfg.max_question_chars)
-        if not question:
-            return format_answer("", "", [], self.documents, answerable=False, helpline=self.helpline,
-                                 reason="Please type a question about treating ALL in adults.")
+        if not question:  # nothing to search: a friendly prompt, not "couldn't find"
+            return Answer(question="", query="", answerable=False, passages=(), markdown=EMPTY_PROMPT,
+                          reason=EMPTY_PROMPT)
+        if not looks_english(question):
+            note = " ".join(x for x in (note, LANGUAGE_NOTE) if x)
         urgent = self.urgent.detect(question)
         notice = self.urgent.notice if urgent else ""
         past = [clean_question(h, self.cfg.max_question_chars)[0] for h in (history or [])]
-        query = contextualize(question, past) if self.cfg.use_history else question
-        if self.cfg.expand_query:
-            query = self.expander.expand(query)
+        topic = contextualize(question, past) if self.cfg.use_history else question
+        query = self.expander.expand(topic) if self.cfg.expand_query else topic
+        reason = ""
+        if self.cfg.abstain_rules:
+            rule = self.scope.check(question)
+            unknown = self.expander.unknown_names(question) if rule is None else []
+            if rule is not None:
+                reason = rule.reason
+            elif unknown:
+                reason = f"The pages don't mention {', '.join(unknown[:3])}."
         timings["prepare"] = (time.perf_counter() - t0) * 1000
         t1 = time.perf_counter()
-        retrieval = self.retriever.retrieve(query, k=k or self.cfg.k, mode=mode)
+        dense_query = topic if self.cfg.dense_plain_query else query
+        retrieval = self.retriever.retrieve(query, k=k or self.cfg.k, mode=mode, dense_query=dense_query)
         timings["retrieve"] = (time.perf_counter() - t1) * 1000
-        answerable = bool(retrieval.hits) and retrieval.confidence >= self.cfg.min_score
+        answerable = bool(retrieval.hits) and retrieval.confidence >= self.cfg.min_score and not reason
         t2 = time.perf_counter()
         answer = format_answer(question, query, retrieval.hits, self.documents, answerable,
                                shown=self.cfg.shown, notice=" ".join(x for x in (notice, note) if x),
-                               helpline=self.helpline)
+                               reason=reason, helpline=self.helpline)
         timings["format"] = (time.perf_counter() - t2) * 1000
         timings["total"] = (time.perf_counter() - t0) * 1000
         return replace(answer, timings=timings, confidence=retrieval.confidence)

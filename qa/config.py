@@ -31,9 +31,11 @@ class Config:
     dense_weight: float = 1.0  # weight of the dense run in fusion
     lexical_weight: float = 1.0  # weight of the BM25 run in fusion
     sentence_weight: float = 1.0  # weight of the best-sentence dense run in fusion
-    min_score: float = 0.40  # best passage cosine below this -> "not in these pages"
+    min_score: float = 0.25  # best passage cosine below this -> "not in these pages" (picked on dev)
     expand_query: bool = True  # aliases, lay terms and typo correction on the query
     use_history: bool = True  # follow-ups borrow the topic of earlier turns
+    abstain_rules: bool = True  # decline what the pages never cover (qa/data/scope.json) and unknown names
+    dense_plain_query: bool = False  # embed the question without appended aliases (BM25 still gets them)
     max_question_chars: int = 2000  # longer messages are answered on their first part
     log_questions: bool = False  # privacy: questions are never written to disk unless turned on
     data_dir: Path = Path("data")  # where opt-in logs (feedback, questions) go

@@ -20,9 +20,9 @@ KINDS = ("plain", "clinical", "brand", "typo", "followup", "paraphrase", "out_of
 KS = (1, 3, 5)
 # Configurations compared side by side; "default" is the shipped Config, the others change a few fields.
 CONFIGS: dict[str, dict[str, Any]] = {
-    "bm25": {"mode": "lexical", "expand_query": False},
-    "dense": {"mode": "dense", "expand_query": False},
-    "hybrid": {"mode": "hybrid", "expand_query": False},
+    "bm25": {"mode": "lexical", "expand_query": False, "abstain_rules": False},
+    "dense": {"mode": "dense", "expand_query": False, "abstain_rules": False},
+    "hybrid": {"mode": "hybrid", "expand_query": False, "abstain_rules": False},
     "default": {},
 }
 

@@ -16,6 +16,11 @@ _NOT_ALIAS = re.compile(r"^(from|such|see|or|and|with|due|under|especially|typic
                         r"which|as|the|a|an|in|on|to|this|that|these|blockage|complete|note)\b", re.I)
 
 
+# International nonproprietary name stems of drug classes: a word ending like this names a medicine.
+_DRUG_LIKE = re.compile(r"(mab|nib|cel|stat|vir|platin|rubicin|mycin|parin|olol|pril|sartan|azole|cillin|tide|"
+                        r"lisib|ciclib|degib|rafenib|tinib|zomib)$")
+
+
 def mine_aliases(texts: list[str]) -> dict[str, set[str]]:
     """Pairs the corpus itself defines with "term (other name)", both directions, lower-cased."""
     pairs: set[tuple[str, str]] = set()
@@ -95,6 +100,28 @@ class QueryExpander:
             match = process.extractOne(low, self.vocabulary, scorer=fuzz.ratio, score_cutoff=80)
             if match and abs(len(match[0]) - len(low)) <= 3:
                 out = re.sub(rf"\b{re.escape(word)}\b", match[0], out)
+        return out
+
+    def unknown_names(self, text: str) -> list[str]:
+        """Words that are not in the corpus, not ordinary English and not a typo of a corpus word:
+        usually a drug or disease the pages never mention ("Kymriah")."""
+        from rapidfuzz import fuzz, process
+
+        out = []
+        for m in re.finditer(r"(?<![\w'-])[A-Za-z][A-Za-z-]{3,}(?![\w'])", text):
+            word, low = m.group(0), m.group(0).lower()
+            sentence_start = not text[: m.start()].strip() or text[: m.start()].rstrip()[-1] in ".?!"
+            named = word[0].isupper() and not sentence_start
+            if not (named or _DRUG_LIKE.search(low)):
+                continue  # ordinary words (plurals, slang, typos) are not evidence of an unknown topic
+            parts = [p for p in low.split("-") if p]
+            if all(p in self.vocabulary or p in self.known_words or p in STOPWORDS for p in parts):
+                continue
+            if any(_contains(" " + low + " ", k) for k in self.lay_terms):
+                continue
+            if process.extractOne(low, self.vocabulary, scorer=fuzz.ratio, score_cutoff=80):
+                continue
+            out.append(word)
         return out
 
     def expand(self, query: str) -> str:

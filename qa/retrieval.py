@@ -106,8 +106,12 @@ class Retriever:
     def _row(self, hit: Hit) -> int:
         return self._rows[hit.chunk.id]
 
-    def retrieve(self, query: str, k: int | None = None, mode: str | None = None) -> Retrieval:
-        """Top k distinct passages for the query and the confidence of the best one."""
+    def retrieve(self, query: str, k: int | None = None, mode: str | None = None,
+                 dense_query: str | None = None) -> Retrieval:
+        """Top k distinct passages for the query and the confidence of the best one.
+
+        dense_query, when given, is what the embedding model sees (e.g. without appended aliases).
+        """
         k = k or self.cfg.k
         mode = mode or self.cfg.mode
         depth = max(self.cfg.candidates, k)
@@ -116,7 +120,7 @@ class Retriever:
         if mode == "lexical":
             hits = drop_overlaps(self.index.bm25.search(query, depth))[:k]
             return Retrieval(tuple(hits), 1.0 if hits else 0.0)
-        qv = self._query_vector(query)
+        qv = self._query_vector(dense_query or query)
         dense = self.dense_run(qv, depth)
         if mode == "dense":
             fused = dense

@@ -1,0 +1,103 @@
+"""Metric code on hand-computed cases, span relevance, and the gold-set validator on the shipped file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa.evaluate import Result, abstention_metrics, is_relevant, load_questions, ranking_metrics, validate_questions
+from qa.types import Answer, GoldQuestion, Passage
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _result(qid: str, relevant: list[bool], answerable_q: bool = True, answered: bool = True) -> Result:
+    q = GoldQuestion(id=qid, question="?", gold_spans=("x",) if answerable_q else (), answerable=answerable_q)
+    passages = tuple(Passage(text=str(i), page="p", section="s", score=1.0, revised=None, url=None, citation="c")
+                     for i in range(len(relevant)))
+    answer = Answer(question="?", query="?", answerable=answered, passages=passages if answered else (), markdown="")
+    return Result(q, "cfg", answer, tuple(relevant) if answered else (), 1.0)
+
+
+def test_ranking_metrics_hand_computed() -> None:
+    results = [
+        _result("a", [False, True, False]),  # first relevant at rank 2
+        _result("b", [True, False, False]),  # first relevant at rank 1
+        _result("c", [False, False, False], answered=False),  # answerable but declined: scores 0
+        _result("d", [], answerable_q=False, answered=False),  # unanswerable: not in ranking metrics
+    ]
+    m = ranking_metrics(results)
+    # hit@1: only b -> 1/3.  hit@3: a and b -> 2/3.
+    assert m["hit@1"] == pytest.approx(1 / 3)
+    assert m["hit@3"] == pytest.approx(2 / 3)
+    # mrr@10: (1/2 + 1 + 0) / 3 = 0.5
+    assert m["mrr@10"] == pytest.approx(0.5)
+    # ndcg@10: a = (1/log2(3)) / 1 = 0.6309, b = 1, c = 0 -> 1.6309 / 3
+    assert m["ndcg@10"] == pytest.approx((1 / 1.5849625007211562 + 1) / 3)
+
+
+def test_abstention_metrics_hand_computed() -> None:
+    results = [
+        _result("u1", [], answerable_q=False, answered=False),  # declined correctly
+        _result("u2", [False], answerable_q=False, answered=True),  # answered an unanswerable question
+        _result("a1", [True]),
+        _result("a2", [True], answered=False),  # wrongly declined
+        _result("a3", [True]),
+        _result("a4", [True]),
+    ]
+    m = abstention_metrics(results)
+    assert m["abstain_recall"] == pytest.approx(1 / 2)  # u1 of {u1, u2}
+    assert m["false_abstain_rate"] == pytest.approx(1 / 4)  # a2 of four answerable
+
+
+@pytest.mark.parametrize(
+    ("passage", "span", "expected"),
+    [
+        ("Common **side effects** include [diarrhea](#)¹, nausea.", "Common side effects include diarrhea, nausea", True),
+        ("COMMON SIDE-EFFECTS include diarrhea", "common side effects include diarrhea", True),
+        # cut by a chunk edge: 6 of the span's 8 words (75%) appear as one run
+        ("... Maintenance usually lasts for about 2", "Maintenance usually lasts for about 2 years today", True),
+        # only 5 of 8 words in a run: not enough
+        ("Maintenance usually lasts for about", "Maintenance usually lasts for about 2 years today", False),
+        ("Something else entirely", "Maintenance usually lasts for about 2 years", False),
+    ],
+)
+def test_is_relevant(passage: str, span: str, expected: bool) -> None:
+    assert is_relevant(passage, [span]) is expected
+
+
+def test_shipped_gold_set_is_valid() -> None:
+    from qa.corpus import load_corpus
+
+    questions = load_questions(ROOT / "eval" / "questions.jsonl")
+    assert validate_questions(questions, load_corpus(ROOT / "corpus")) == []
+    assert len(questions) >= 200
+    test = [q for q in questions if q.split == "test"]
+    assert len(test) >= 0.4 * len(questions)
+    for split in ("dev", "test"):
+        qs = [q for q in questions if q.split == split]
+        assert {q.kind for q in qs} >= {"plain", "clinical", "brand", "typo", "followup", "paraphrase",
+                                          "out_of_scope", "emergency"}
+        assert sum(q.kind == "out_of_scope" for q in qs) >= 20
+        assert sum(q.kind == "followup" for q in qs) >= 15
+        assert len({q.page for q in qs if q.answerable}) == 8
+
+
+def test_loader_ignores_extra_fields(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"id": "x1", "question": "hi", "gold_spans": [], "answerable": false, "extra": 1}\n')
+    [q] = load_questions(path)
+    assert (q.id, q.answerable, q.kind) == ("x1", False, "plain")
+
+
+def test_validator_reports_problems() -> None:
+    from qa.types import Document
+
+    docs = [Document(id="d", title="T", text="Alpha beta gamma.")]
+    bad = [GoldQuestion(id="1", question="?", gold_spans=("not there",)),
+           GoldQuestion(id="1", question="?", gold_spans=(), answerable=True)]
+    problems = validate_questions(bad, docs)
+    assert any("not found verbatim" in p for p in problems)
+    assert any("duplicate id" in p for p in problems)
+    assert any("answerable=True but 0" in p for p in problems)
