@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import html
 import re
+from itertools import groupby
 
+from qa.safety import urgent_notice
 from qa.types import Answer, Document, Hit, Passage
 
 DISCLAIMER = (
@@ -12,13 +14,32 @@ DISCLAIMER = (
     "This is information, not medical advice: your cancer care team knows your situation."
 )
 
+# Characters that mean something to HTML, Markdown or the chat's LaTeX renderer. Each becomes a numeric
+# entity, which all those layers show as the plain character: corpus or patient text never becomes markup.
+_SPECIAL = re.compile(r"[&<>\"'\\`*_\[\]#|~$]")
+_BULLET = re.compile(r"^\s*(?:[-*•])\s+")
+# private-use characters bracket the highlighted sentence while the text is escaped and split into blocks
+_OPEN, _CLOSE = "\ue000", "\ue001"
+
+
+def escape_html(text: str) -> str:
+    """Text shown as text in the chat's Markdown/HTML: no tag, emphasis, link or formula can come from it."""
+    return _SPECIAL.sub(lambda m: f"&#{ord(m.group())};", text)
+
+
+def _escape(text: str) -> str:
+    """Text in plain Markdown (the not-found reply, also printed by the CLI): readable in a terminal too."""
+    text = html.escape(text, quote=False)
+    return re.sub(r"([\\`*_\[\]|#$])", r"\\\1", text)
+
 
 def citation(doc: Document | None, page: str, section: str) -> str:
     """One readable line: page › section · publisher · last revised · link (each part only when known)."""
     parts = [f"{page} › {section}" if section else page]
     if doc is not None and doc.publisher:
         parts.append(doc.publisher)
-    parts.append(f"Last revised {doc.revised}" if doc is not None and doc.revised else "Revision date not given")
+    revised = doc.revised if doc is not None else None
+    parts.append(f"Last revised {revised}" if revised else "Revision date not given")
     if doc is not None and doc.url:
         parts.append(doc.url)
     return " · ".join(parts)
@@ -37,66 +58,115 @@ def to_passage(hit: Hit, doc: Document | None) -> Passage:
     )
 
 
-def _escape(text: str) -> str:
-    """Corpus text is shown as text: no HTML or markdown from it is ever interpreted."""
-    text = html.escape(text, quote=False)
-    return re.sub(r"([\\`*_\[\]<>|#])", r"\\\1", text)
+def _marked(p: Passage) -> str:
+    """The passage text with the highlighted sentence bracketed (a list item's '- ' stays outside)."""
+    text, hl = p.text, p.highlight.strip()
+    if not hl or hl not in text:
+        return text
+    hl = _BULLET.sub("", hl)
+    a = text.index(hl)
+    return f"{text[:a]}{_OPEN}{hl}{_CLOSE}{text[a + len(hl):]}"
+
+
+def _lines_html(lines: list[str], open_mark: bool) -> tuple[list[str], bool]:
+    """Escape lines and turn the brackets into <mark>, closing and reopening it at line ends."""
+    out = []
+    for line in lines:
+        body = escape_html(line)
+        if open_mark:
+            body = "<mark>" + body
+        body = body.replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
+        open_mark = body.rfind("<mark>") > body.rfind("</mark>")
+        if open_mark:
+            body += "</mark>"
+        out.append(body)
+    return out, open_mark
 
 
 def _quote(p: Passage) -> str:
-    """The passage as a markdown blockquote with its best sentence in bold."""
-    text = p.text
-    if p.highlight and p.highlight in text:
-        a = text.index(p.highlight)
-        b = a + len(p.highlight)
-        lead = p.highlight[: len(p.highlight) - len(p.highlight.lstrip("- "))]
-        body = _escape(text[:a]) + _escape(lead) + f"**{_escape(p.highlight[len(lead):])}**" + _escape(text[b:])
-    else:
-        body = _escape(text)
-    lines = []
-    for line in body.split("\n"):
-        lines.append(">" if not line.strip() else f"> {line}")
-    return "\n".join(lines)
+    """The passage as an HTML blockquote of paragraphs and lists; the words are the corpus's own."""
+    blocks: list[str] = []
+    open_mark = False
+    for para in re.split(r"\n\s*\n", _marked(p).strip()):
+        lines = [line for line in para.split("\n") if line.strip()]
+        # runs of "- item" lines become a list, other runs a paragraph with line breaks
+        for is_list, run in groupby(lines, key=lambda line: bool(_BULLET.match(line))):
+            run = list(run)
+            if is_list:
+                items, open_mark = _lines_html([_BULLET.sub("", line) for line in run], open_mark)
+                blocks.append("<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>")
+            else:
+                texts, open_mark = _lines_html(run, open_mark)
+                blocks.append("<p>" + "<br>".join(texts) + "</p>")
+    return "<blockquote>" + "".join(blocks) + "</blockquote>"
+
+
+def _safe_url(url: str | None) -> str | None:
+    """Only web links are shown as links (a javascript: URL in sources.json must never become one)."""
+    return url if url and re.match(r"^https?://[^\s\"'<>]+$", url) else None
 
 
 def _cite_line(n: int, p: Passage) -> str:
-    text = _escape(p.citation if not p.url else p.citation.replace(f" · {p.url}", ""))
-    link = f" · [source]({p.url})" if p.url else ""
-    return f"<sub>[{n}] {text}{link}</sub>"
+    text = p.citation.replace(f" · {p.url}", "") if p.url else p.citation
+    url = _safe_url(p.url)
+    link = (f' · <a href="{escape_html(url)}" target="_blank" rel="noopener noreferrer">'
+            "read the page (opens in a new tab)</a>") if url else ""
+    return f'<p class="qa-cite"><span class="qa-num">[{n}]</span> {escape_html(text)}{link}</p>'
+
+
+def _notice_html(notice: str) -> str:
+    """The urgent notice as a prominent alert; any other note (a long message cut) as a plain line."""
+    urgent = urgent_notice()
+    out = []
+    if notice.startswith(urgent):
+        text = escape_html(urgent)
+        out.append(f'<div class="qa-urgent" role="alert"><strong>⚠ Urgent: {text}</strong></div>')
+        notice = notice[len(urgent):].strip()
+    if notice:
+        out.append(f'<p class="qa-note">{escape_html(notice)}</p>')
+    return "".join(out)
+
+
+def _passage_html(n: int, p: Passage) -> str:
+    return f'<div class="qa-passage">{_quote(p)}{_cite_line(n, p)}</div>'
 
 
 def render_markdown(passages: tuple[Passage, ...], shown: int, notice: str = "") -> str:
-    """What the chat shows for an answerable question."""
-    out = []
+    """What the chat shows for an answerable question: one HTML block (no blank line: no Markdown in it)."""
+    out = ['<div class="qa-answer">']
     if notice:
-        out.append(f"⚠️ **{_escape(notice)}**\n")
-    for n, p in enumerate(passages[:shown], start=1):
-        out.append(_quote(p))
-        out.append(_cite_line(n, p) + "\n")
+        out.append(_notice_html(notice))
+    out.append('<p class="qa-intro">From the American Cancer Society\'s pages, best match first:</p>')
+    out.extend(_passage_html(n, p) for n, p in enumerate(passages[:shown], start=1))
     more = passages[shown:]
     if more:
-        folded = [f"{_quote(p)}\n\n{_cite_line(n, p)}\n" for n, p in enumerate(more, start=shown + 1)]
-        out.append(f"<details><summary>More passages ({len(more)})</summary>\n\n" + "\n".join(folded) + "\n</details>\n")
-    out.append(f"*{DISCLAIMER}*")
+        folded = "".join(_passage_html(n, p) for n, p in enumerate(more, start=shown + 1))
+        summary = f"<summary>More passages ({len(more)})</summary>"
+        out.append(f'<details class="qa-more">{summary}{folded}</details>')
+    out.append(f'<p class="qa-disclaimer"><em>{escape_html(DISCLAIMER)}</em></p>')
+    out.append("</div>")
     return "\n".join(out)
 
 
 def render_not_found(pages: list[str], helpline: str | None, notice: str = "", reason: str = "") -> str:
-    """The honest reply when nothing in the pages answers the question."""
+    """The honest, kind reply when nothing in the pages answers the question (plain Markdown)."""
     out = []
     if notice:
-        out.append(f"⚠️ **{_escape(notice)}**\n")
-    out.append("I couldn't find that in these pages." + (f" {reason}" if reason else ""))
-    out.append("\nThey cover these topics of treating ALL in adults:\n")
+        out.append(_notice_html(notice) + "\n")
+    out.append("I'm sorry. I couldn't find that in these pages." + (f" {_escape(reason)}" if reason else ""))
+    out.append("\nI can only quote the American Cancer Society's pages on treating ALL in adults. "
+               "They cover:\n")
     out.extend(f"- {_escape(p)}" for p in pages)
-    ask = "Your cancer care team is the best place to ask about your own situation"
-    out.append(f"\n{ask}" + (f", or call the American Cancer Society helpline at {helpline}." if helpline else "."))
+    out.append("\nYou could try asking in other words, for example naming the treatment or the drug.")
+    ask = "For anything else, and for your own situation, your cancer care team is the best place to ask"
+    call = f", or call the American Cancer Society helpline at {helpline}." if helpline else "."
+    out.append(f"\n{ask}{call}")
     return "\n".join(out)
 
 
-def format_answer(question: str, query: str, hits: list[Hit] | tuple[Hit, ...], documents: dict[str, Document],
-                  answerable: bool, shown: int = 3, notice: str = "", reason: str = "",
-                  helpline: str | None = None) -> Answer:
+def format_answer(question: str, query: str, hits: list[Hit] | tuple[Hit, ...],
+                  documents: dict[str, Document], answerable: bool, shown: int = 3, notice: str = "",
+                  reason: str = "", helpline: str | None = None) -> Answer:
     """Build the Answer: passages with citations and the markdown the chat shows."""
     passages = tuple(to_passage(h, documents.get(h.chunk.doc_id)) for h in hits) if answerable else ()
     if answerable and passages:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -91,3 +92,9 @@ class UrgentDetector:
             ):
                 found.append(group.name)
         return found
+
+
+@lru_cache(maxsize=1)
+def urgent_notice() -> str:
+    """The notice text of the packaged vocabulary (lets the chat style it apart from other notes)."""
+    return UrgentDetector.load().notice
