@@ -160,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to bind (default 127.0.0.1; GRADIO_SERVER_NAME)")
     p.add_argument("--port", type=int, help="port (default 7860; GRADIO_SERVER_PORT)")
     p.set_defaults(func=cmd_serve)
-    p = sub.add_parser("bench", help="measure latency, cold start, memory, scale and concurrency into eval/bench/")
+
+    p = sub.add_parser("bench", help="time and size the pipeline: latency, cold start, memory, scale, load")
     common(p)
     p.add_argument("--out", type=Path, help="results folder (default eval/bench)")
     p.add_argument("--questions", type=Path, help="questions to time (default eval/questions.jsonl)")
