@@ -31,7 +31,7 @@ class Config:
     dense_weight: float = 1.0  # weight of the dense run in fusion
     lexical_weight: float = 1.0  # weight of the BM25 run in fusion
     sentence_weight: float = 1.0  # weight of the best-sentence dense run in fusion
-    min_score: float = 0.25  # best passage cosine below this -> "not in these pages" (picked on dev)
+    min_score: float = 0.20  # best passage cosine below this -> "not in these pages" (picked on dev)
     expand_query: bool = True  # aliases, lay terms and typo correction on the query
     use_history: bool = True  # follow-ups borrow the topic of earlier turns
     abstain_rules: bool = True  # decline what the pages never cover (qa/data/scope.json) and unknown names
