@@ -36,7 +36,6 @@ EXAMPLES = [
     "Why is a spinal tap done?",
 ]
 CSS = """
-.gradio-container { max-width: 980px !important; margin: 0 auto; }
 #qa-header { font-size: 1.05rem; line-height: 1.55; }
 #qa-header h1 { font-size: 1.7rem; margin-bottom: .4em; }
 #qa-chat .message-content, #qa-chat .prose { font-size: 17px; line-height: 1.6; }
@@ -50,23 +49,30 @@ CSS = """
 #qa-chat .qa-intro { margin: 0 0 .4em; font-weight: 600; }
 #qa-chat .qa-disclaimer { font-size: 15px; opacity: .85; }
 #qa-chat .qa-urgent { border: 3px solid #b42318; background: #fef3f2; color: #7a1a12; border-radius: 8px;
-  padding: .7em 1em; margin: 0 0 .9em; font-size: 1.08em; }
+  padding: .6em .9em; margin: 0 0 .9em; }
 #qa-chat details.qa-more > summary { cursor: pointer; font-weight: 600; padding: .4em 0; }
 #qa-chat a { text-decoration: underline; }
 #qa-feedback-note { font-size: 15px; }
 *:focus-visible { outline: 3px solid #1d4ed8 !important; outline-offset: 2px; }
 @media (max-width: 640px) {
-  .gradio-container { padding: 6px !important; }
-  #qa-header h1 { font-size: 1.35rem; }
+  #qa-header, #qa-feedback-note { font-size: 15px; line-height: 1.45; }
+  #qa-header h1 { font-size: 1.3rem; }
   #qa-chat { height: 68vh !important; }
   #qa-chat .message-content, #qa-chat .prose { font-size: 16px; }
   #qa-chat blockquote { padding-left: .6em; }
 }
 """
-# after a reply, show its top (where an urgent notice is) rather than its end
+# Gradio scopes CSS to the app's content; the page margins around it need a plain style tag
+HEAD = """<style>
+@media (min-width: 1000px) { .gradio-container .app { max-width: 980px !important; margin: 0 auto; } }
+@media (max-width: 640px) {
+  .gradio-container .app { padding-left: 8px !important; padding-right: 8px !important; }
+}
+</style>"""
+# after a reply, show the question and the top of the reply (where an urgent notice is), not the reply's end
 SCROLL_TO_REPLY = """() => {
-  const bots = document.querySelectorAll('#qa-chat [data-testid="bot"]');
-  if (bots.length) bots[bots.length - 1].scrollIntoView({block: "start", behavior: "instant"});
+  const asked = document.querySelectorAll('#qa-chat [data-testid="user"]');
+  if (asked.length) asked[asked.length - 1].scrollIntoView({block: "start", behavior: "instant"});
 }"""
 
 
@@ -101,7 +107,11 @@ def launch_options() -> dict[str, Any]:
     """Styling for demo.launch() (Gradio 6 takes css and theme there, not in Blocks)."""
     import gradio as gr
 
-    return {"css": CSS, "theme": gr.themes.Default(text_size=gr.themes.sizes.text_lg)}
+    # system fonts: no request to a font service (privacy, and the app works offline)
+    fonts = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
+    mono = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
+    theme = gr.themes.Default(text_size=gr.themes.sizes.text_lg, font=fonts, font_mono=mono)
+    return {"css": CSS, "head": HEAD, "theme": theme}
 
 
 def build_demo(assistant: Any, feedback: FeedbackLog | None = None):  # type: ignore[no-untyped-def]
@@ -197,7 +207,7 @@ def build_demo(assistant: Any, feedback: FeedbackLog | None = None):  # type: ig
             examples=[{"text": q} for q in EXAMPLES],
             placeholder="**Try one of these questions, or type your own below.**",
             feedback_options=("Like", "Dislike"), latex_delimiters=[], buttons=[],
-            sanitize_html=True, render_markdown=True, allow_tags=False, autoscroll=False,
+            sanitize_html=True, render_markdown=True, allow_tags=False, autoscroll=False, layout="panel",
         )
         with gr.Row(equal_height=True):
             textbox = gr.Textbox(placeholder="Type your question, e.g. What are the side effects of chemo?",

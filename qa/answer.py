@@ -120,7 +120,7 @@ def _notice_html(notice: str) -> str:
     out = []
     if notice.startswith(urgent):
         text = escape_html(urgent)
-        out.append(f'<div class="qa-urgent" role="alert"><strong>⚠ Urgent: {text}</strong></div>')
+        out.append(f'<div class="qa-urgent" role="alert"><strong>⚠ Urgent:</strong> {text}</div>')
         notice = notice[len(urgent):].strip()
     if notice:
         out.append(f'<p class="qa-note">{escape_html(notice)}</p>')
