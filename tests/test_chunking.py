@@ -7,12 +7,14 @@ from pathlib import Path
 import pytest
 
 from qa.chunking import chunk_corpus, chunk_document, count_tokens, split_sentences
+from qa.config import Config
 from qa.corpus import load_corpus
 from qa.index import embedding_text
 from qa.types import Chunk, Document, Section
 
 REAL_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
-SIZES = [30, 60, 120, 250]
+DEFAULT = Config().chunk_tokens  # the shipped size
+SIZES = sorted({30, 60, 120, DEFAULT, 250})
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +72,7 @@ def test_ids_unique_and_stable_across_runs(
         assert ids == [f"{doc.id}#{n}" for n in range(len(ids))]
 
 
-@pytest.mark.parametrize("size", [120, 250])
+@pytest.mark.parametrize("size", sorted({120, DEFAULT, 250}))
 def test_chunks_start_and_end_at_sentence_boundaries(docs: list[Document], size: int) -> None:
     """At the shipped size no sentence exceeds the budget, so chunks are whole sentences or list lines."""
     for doc in docs:
@@ -99,7 +101,7 @@ def test_embedding_text_within_the_real_models_limit(real_embedder, chunked: dic
     """The model silently ignores word pieces past max_seq_length: no chunk with its prefix goes there."""
     limit = real_embedder.max_tokens
     assert limit == 256  # all-MiniLM-L6-v2
-    longest = max(real_embedder.count_tokens(embedding_text(c)) for c in chunked[120])
+    longest = max(real_embedder.count_tokens(embedding_text(c)) for c in chunked[DEFAULT])
     assert longest <= limit
 
 
