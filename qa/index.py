@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -87,6 +88,7 @@ class Index:
         index_dir = Path(index_dir)
         index_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.tmp-", dir=index_dir.parent))
+        old: Path | None = None
         try:
             faiss = _faiss()
             with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
@@ -102,7 +104,6 @@ class Index:
             for name in (*FILES, "manifest.json"):
                 with open(tmp / name, "rb") as f:
                     os.fsync(f.fileno())
-            old = None
             if index_dir.exists():
                 old = index_dir.with_name(f".{index_dir.name}.old-{os.getpid()}")
                 os.replace(index_dir, old)
@@ -111,6 +112,9 @@ class Index:
                 shutil.rmtree(old, ignore_errors=True)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
+            if old is not None and old.exists() and not index_dir.exists():
+                with contextlib.suppress(OSError):  # the new index never landed: put the previous one back
+                    os.replace(old, index_dir)
             raise
 
 

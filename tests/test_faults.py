@@ -117,16 +117,16 @@ def test_crash_while_writing_vectors_leaves_nothing_that_loads(
     assert Assistant.load(tiny_cfg, fake_embedder).status.startswith("rebuilt")
 
 
-def test_crash_between_the_two_renames_leaves_nothing_that_loads(
+def test_failed_swap_puts_the_previous_index_back(
     saved: Config, fake_embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Replacing an index: the old one is moved aside, then the crash hits before the new one is in place."""
+    """Replacing an index: the old one is moved aside, then the new one fails to land; the old one returns."""
     import os
 
     real_replace = os.replace
     calls = []
 
-    def replace_then_crash(src: object, dst: object) -> None:
+    def replace_then_fail(src: object, dst: object) -> None:
         calls.append((src, dst))
         if len(calls) == 2:
             raise OSError(errno.EIO, "I/O error")
@@ -134,12 +134,14 @@ def test_crash_between_the_two_renames_leaves_nothing_that_loads(
 
     changed = saved.replace(chunk_tokens=60)
     index = build_index(changed, fake_embedder)
-    monkeypatch.setattr("qa.index.os.replace", replace_then_crash)
+    monkeypatch.setattr("qa.index.os.replace", replace_then_fail)
     with pytest.raises(OSError):
         index.save(saved.index_dir)
     monkeypatch.undo()
-    with pytest.raises((IndexNotFoundError, IndexMismatchError)):
-        load_index(changed, fake_embedder.dim)
+    assert _leftovers(saved) == []
+    assert load_index(saved, fake_embedder.dim).manifest["chunk_tokens"] == saved.chunk_tokens  # the old one
+    with pytest.raises(IndexMismatchError):
+        load_index(changed, fake_embedder.dim)  # never the half-swapped new one
     assistant = Assistant.load(changed, fake_embedder)
     assert assistant.status.startswith("rebuilt")
     _assert_serves(assistant)
