@@ -9,10 +9,11 @@ from dataclasses import replace
 
 from qa.answer import format_answer
 from qa.config import Config
-from qa.conversation import contextualize
+from qa.conversation import TOPICS, contextualize
 from qa.embedding import Embedder, SentenceTransformerEmbedder, known_words
 from qa.index import Index, ensure_index
 from qa.query import QueryExpander
+from qa.rerank import LinearReranker
 from qa.retrieval import Retriever
 from qa.safety import UrgentDetector
 from qa.scope import ScopeChecker
@@ -27,8 +28,9 @@ _ENGLISH = frozenset("""the an is are be do does did can could will would should
     why of to in on for with and or not my me you your it its this that have has had about after if there they
     them their am i get""".split())
 _FOREIGN = frozenset("""el la los las es son de del que qué por para una cómo cuál cuáles cuánto le les des est
-    sont et du pour avec dans qui quoi quels quelle der das und ist sind nicht mit für ein eine wie welche il lo
-    gli di che per sono um uma os são não como""".split())
+    sont et du pour avec dans qui quoi quels quelle der das und ist sind nicht mit für ein eine wie welche von
+    zu bei nach oder ich mein meine kann wird il lo gli di che per sono della quali um uma os são não como quais
+    da dos das""".split())
 EMPTY_PROMPT = ("Please type a question about treating acute lymphocytic leukemia (ALL) in adults, "
                 "for example: What are the side effects of chemo?")
 LANGUAGE_NOTE = ("These pages are in English only, so I searched for your words as they are; "
@@ -72,10 +74,13 @@ class Assistant:
         self.index = index
         self.embedder = embedder
         self.status = status  # how the index was obtained: "loaded", "rebuilt (...)"
-        self.retriever = Retriever(index, embedder, cfg)
+        self.reranker = LinearReranker.load()
+        self.retriever = Retriever(index, embedder, cfg, self.reranker)
         self.expander = QueryExpander.from_chunks(index.chunks, known_words(cfg.model_name))
         self.urgent = UrgentDetector.load()
         self.scope = ScopeChecker.load()
+        # what a question can be about on its own: the corpus's named drugs and procedures, plus treatments
+        self.topics = TOPICS | frozenset(t for t in self.expander.aliases if len(t) > 3)
         self.documents = index.documents_by_id
         found = (m.group(0) for d in index.documents for m in [_PHONE.search(d.text)] if m)
         self.helpline = next(found, None)
@@ -94,8 +99,14 @@ class Assistant:
         twin = object.__new__(Assistant)
         twin.__dict__.update(self.__dict__)
         twin.cfg = self.cfg.replace(**changes)
-        twin.retriever = Retriever(self.index, self.embedder, twin.cfg)
+        twin.retriever = Retriever(self.index, self.embedder, twin.cfg, self.reranker)
         return twin
+
+    def prepare_query(self, question: str, history: list[str] | tuple[str, ...] | None = None) -> tuple[str, str]:
+        """(topic, query): the question with its follow-up context, and that with aliases and typo fixes."""
+        past = [clean_question(h, self.cfg.max_question_chars)[0] for h in (history or [])]
+        topic = contextualize(question, past, self.topics) if self.cfg.use_history else question
+        return topic, (self.expander.expand(topic) if self.cfg.expand_query else topic)
 
     def ask(self, message: str, history: list[str] | tuple[str, ...] | None = None,
             k: int | None = None, mode: str | None = None) -> Answer:
@@ -110,9 +121,7 @@ class Assistant:
             note = " ".join(x for x in (note, LANGUAGE_NOTE) if x)
         urgent = self.urgent.detect(question)
         notice = self.urgent.notice if urgent else ""
-        past = [clean_question(h, self.cfg.max_question_chars)[0] for h in (history or [])]
-        topic = contextualize(question, past) if self.cfg.use_history else question
-        query = self.expander.expand(topic) if self.cfg.expand_query else topic
+        topic, query = self.prepare_query(question, history)
         reason = ""
         if self.cfg.abstain_rules:
             rule = self.scope.check(question)

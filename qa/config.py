@@ -31,6 +31,8 @@ class Config:
     dense_weight: float = 1.0  # weight of the dense run in fusion
     lexical_weight: float = 1.0  # weight of the BM25 run in fusion
     sentence_weight: float = 1.0  # weight of the best-sentence dense run in fusion
+    rerank: bool = False  # second-stage linear scorer (qa/data/reranker.json); off: +0.004 MRR on dev only
+    rerank_depth: int = 20  # candidates the reranker sees
     min_score: float = 0.20  # best passage cosine below this -> "not in these pages" (picked on dev)
     expand_query: bool = True  # aliases, lay terms and typo correction on the query
     use_history: bool = True  # follow-ups borrow the topic of earlier turns
@@ -46,7 +48,7 @@ class Config:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
-        for name in ("chunk_tokens", "k", "shown", "candidates", "rrf_k", "max_question_chars", "port"):
+        for name in ("chunk_tokens", "k", "shown", "candidates", "rerank_depth", "rrf_k", "max_question_chars", "port"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be a positive number, not {getattr(self, name)!r}")
         if not 0 <= self.overlap_sentences < 4:

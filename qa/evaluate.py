@@ -24,6 +24,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "dense": {"mode": "dense", "expand_query": False, "abstain_rules": False},
     "hybrid": {"mode": "hybrid", "expand_query": False, "abstain_rules": False},
     "default": {},
+    "default+rerank": {"rerank": True},
 }
 
 

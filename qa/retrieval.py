@@ -9,6 +9,7 @@ import numpy as np
 from qa.config import Config
 from qa.embedding import Embedder
 from qa.index import Index
+from qa.rerank import LinearReranker
 from qa.types import Hit
 
 
@@ -63,10 +64,12 @@ class Retrieval:
 class Retriever:
     """Searches one Index with one embedder under one Config."""
 
-    def __init__(self, index: Index, embedder: Embedder, cfg: Config) -> None:
+    def __init__(self, index: Index, embedder: Embedder, cfg: Config, reranker: LinearReranker | None = None) -> None:
         self.index = index
         self.embedder = embedder
         self.cfg = cfg
+        self.reranker = reranker
+        self._stems: dict[int, tuple[set[str], set[str]]] = {}  # chunk row -> (text stems, heading stems)
         self._rows = {c.id: i for i, c in enumerate(index.chunks)}  # chunk id -> FAISS row
 
     def _query_vector(self, query: str) -> np.ndarray:
@@ -106,6 +109,38 @@ class Retriever:
     def _row(self, hit: Hit) -> int:
         return self._rows[hit.chunk.id]
 
+    def candidates(self, query: str, dense_query: str | None = None) -> tuple[list[Hit], np.ndarray, np.ndarray]:
+        """Fused, de-duplicated hybrid candidates with their reranker features and query vector.
+
+        Each hit carries its best sentence; the feature rows follow qa.rerank.FEATURES.
+        """
+        from qa.lexical import chunk_text_for_search, tokenize
+        from qa.rerank import candidate_features
+
+        depth = self.cfg.candidates
+        qv = self._query_vector(dense_query or query)
+        bm25 = self.index.bm25.scores(query)
+        order = np.argsort(-bm25, kind="stable")[:depth]
+        lexical = [Hit(self.index.chunks[i], float(bm25[i]), "lexical") for i in order if bm25[i] > 0]
+        runs = [self.dense_run(qv, depth), self.sentence_run(qv, depth), lexical]
+        weights = [self.cfg.dense_weight, self.cfg.sentence_weight, self.cfg.lexical_weight]
+        fused = drop_overlaps(rrf_fuse(runs, weights, self.cfg.rrf_k))[: self.cfg.rerank_depth]
+        top_bm25 = max(float(bm25.max()) if len(bm25) else 0.0, 1e-9)
+        query_stems = set(tokenize(query))
+        hits, rows = [], []
+        for rank, hit in enumerate(fused, start=1):
+            row = self._row(hit)
+            i, sentence_cos = self.best_sentence(qv, hit)
+            chunk_cos = float(self.index.dense.reconstruct(row) @ qv[0])
+            stems = self._stems.get(row)
+            if stems is None:
+                stems = (set(tokenize(chunk_text_for_search(hit.chunk))), set(tokenize(hit.chunk.context)))
+                self._stems[row] = stems
+            rows.append(candidate_features(hit.score, rank, chunk_cos, sentence_cos, float(bm25[row]) / top_bm25,
+                                           query_stems, stems[0], stems[1], len(hit.chunk.text.split())))
+            hits.append(replace(hit, sentence=i))
+        return hits, np.array(rows, dtype=np.float64).reshape(len(rows), -1), qv
+
     def retrieve(self, query: str, k: int | None = None, mode: str | None = None,
                  dense_query: str | None = None) -> Retrieval:
         """Top k distinct passages for the query and the confidence of the best one.
@@ -120,26 +155,28 @@ class Retriever:
         if mode == "lexical":
             hits = drop_overlaps(self.index.bm25.search(query, depth))[:k]
             return Retrieval(tuple(hits), 1.0 if hits else 0.0)
-        qv = self._query_vector(dense_query or query)
-        dense = self.dense_run(qv, depth)
         if mode == "dense":
-            fused = dense
+            qv = self._query_vector(dense_query or query)
+            fused = [replace(h, sentence=self.best_sentence(qv, h)[0]) for h in self.dense_run(qv, depth)]
         else:
-            runs = [dense, self.sentence_run(qv, depth), self.index.bm25.search(query, depth)]
-            weights = [self.cfg.dense_weight, self.cfg.sentence_weight, self.cfg.lexical_weight]
-            fused = rrf_fuse(runs, weights, self.cfg.rrf_k)
+            fused, rows, qv = self.candidates(query, dense_query)
+            if self.reranker is not None and self.cfg.rerank and fused:
+                scores = self.reranker.score(rows)
+                order = sorted(range(len(fused)), key=lambda n: (-scores[n], n))
+                fused = [replace(fused[n], score=float(scores[n])) for n in order]
         out: list[Hit] = []
         confidence = 0.0
-        for hit in drop_overlaps(fused):
+        for hit in fused:
             if len(out) == k:
                 break
-            i, sim = self.best_sentence(qv, hit)
+            i = hit.sentence
             if i >= 0 and _shown_already(hit, i, out):
                 continue  # its key sentence is already on screen in an overlapping passage
             if not out:
-                chunk_sim = float(self.index.dense.reconstruct(self._row(hit)) @ qv[0])
-                confidence = max(sim, chunk_sim)
-            out.append(replace(hit, sentence=i))
+                sentence_cos = self.best_sentence(qv, hit)[1]
+                chunk_cos = float(self.index.dense.reconstruct(self._row(hit)) @ qv[0])
+                confidence = max(sentence_cos, chunk_cos)
+            out.append(hit)
         return Retrieval(tuple(out), confidence)
 
     def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Hit]:

@@ -1,0 +1,62 @@
+"""Train the second-stage reranker on the gold set's dev split and write qa/data/reranker.json.
+
+    .venv/bin/python eval/train_reranker.py [--questions eval/questions.jsonl] [--split dev]
+
+Each answerable dev question contributes its fused candidates (qa.Retriever.candidates), labelled relevant
+when they contain a gold span. A logistic regression on standardized features is fitted; only `dev` is used,
+so the `test` split stays an honest measure. Deterministic: same data, same weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from qa import Assistant, Config
+from qa.evaluate import is_relevant, load_questions
+from qa.rerank import FEATURES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--questions", type=Path, default=ROOT / "eval" / "questions.jsonl")
+    parser.add_argument("--split", default="dev")
+    parser.add_argument("--out", type=Path, default=ROOT / "qa" / "data" / "reranker.json")
+    parser.add_argument("--C", type=float, default=1.0, help="inverse regularisation strength")
+    args = parser.parse_args()
+
+    from sklearn.linear_model import LogisticRegression
+
+    assistant = Assistant.load(Config.from_env().replace(rerank=False))
+    rows, labels = [], []
+    questions = [q for q in load_questions(args.questions) if q.split == args.split and q.answerable]
+    for q in questions:
+        _, query = assistant.prepare_query(q.question, list(q.history))
+        hits, feats, _ = assistant.retriever.candidates(query)
+        for hit, row in zip(hits, feats, strict=True):
+            rows.append(row)
+            labels.append(int(is_relevant(hit.chunk.text, q.gold_spans)))
+    x, y = np.array(rows), np.array(labels)
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
+    model = LogisticRegression(C=args.C, max_iter=1000).fit((x - mean) / std, y)
+    out = {
+        "features": list(FEATURES),
+        "weights": [round(float(w), 6) for w in model.coef_[0]],
+        "bias": round(float(model.intercept_[0]), 6),
+        "mean": [round(float(v), 6) for v in mean],
+        "std": [round(float(v), 6) for v in std],
+        "trained_on": f"{args.questions.name} split={args.split}: {len(questions)} questions, "
+                      f"{len(y)} candidates, {int(y.sum())} relevant",
+        "C": args.C,
+    }
+    args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps({k: out[k] for k in ("features", "weights", "bias", "trained_on")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
