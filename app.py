@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from qa import Config
-from qa.feedback import FeedbackLog, Reason, Vote
+from qa.feedback import QUESTIONS_FILENAME, Asked, FeedbackLog, Reason, Vote
 
 TITLE = "Questions about treating ALL in adults"
 HELPLINE = "1-800-227-2345"  # the American Cancer Society's number as the corpus prints it
@@ -27,6 +27,10 @@ FEEDBACK_ON = (
     "**Feedback is being saved on this server.** When you rate a reply with the thumbs up or down under "
     "it, your question, the earlier questions of this chat and any note you add are stored to improve the "
     "answers."
+)
+QUESTIONS_ON = (
+    "**Questions are being saved on this server.** Each question you ask, with the earlier questions of this "
+    "chat, is stored so the maintainers can improve the answers."
 )
 EXAMPLES = [
     "What are the side effects of Gleevec?",
@@ -128,11 +132,18 @@ def build_demo(assistant: Any, feedback: FeedbackLog | None = None):  # type: ig
         feedback = FeedbackLog.in_dir(cfg.data_dir)
     helpline = getattr(assistant, "helpline", None) or HELPLINE
 
+    questions = (FeedbackLog(cfg.data_dir / QUESTIONS_FILENAME)
+                 if cfg is not None and getattr(cfg, "log_questions", False) else None)
+
     def answer(message: str, history: list[str]):  # type: ignore[no-untyped-def]
         try:
-            return assistant.ask(message, history=history)
+            ans = assistant.ask(message, history=history)
         except QAError as e:
             raise gr.Error(str(e)) from None
+        if questions is not None:  # opt-in only (QA_LOG_QUESTIONS=1): questions are personal data
+            questions.append(Asked(question=message[:4000], history=tuple(history), answerable=ans.answerable,
+                                   shown=tuple(p.chunk_id for p in ans.passages), reason=ans.reason))
+        return ans
 
     def take(message: str, chat: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
         """Show the question at once and clear the box; the answer follows in reply()."""
@@ -199,6 +210,8 @@ def build_demo(assistant: Any, feedback: FeedbackLog | None = None):  # type: ig
         gr.Markdown(HEADER.format(title=TITLE, helpline=helpline), elem_id="qa-header")
         if feedback is not None:
             gr.Markdown(FEEDBACK_ON, elem_id="qa-feedback-note")
+        if questions is not None:
+            gr.Markdown(QUESTIONS_ON, elem_id="qa-questions-note")
         turns = gr.State([])  # this chat's questions as typed, with what each reply showed
         pending = gr.State("")
         vote_id = gr.State("")
@@ -247,6 +260,7 @@ def main(cfg: Config | None = None) -> int:
     cfg = cfg or Config.from_env()
     assistant = Assistant.load(cfg)
     feedback = f"; feedback saved to {cfg.data_dir}" if cfg.feedback else ""
+    feedback += f"; questions logged to {cfg.data_dir / QUESTIONS_FILENAME}" if cfg.log_questions else ""
     print(f"index {assistant.status}; serving on http://{cfg.host}:{cfg.port}{feedback}", flush=True)
     demo = build_demo(assistant)
     demo.queue(default_concurrency_limit=4)

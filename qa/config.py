@@ -39,7 +39,7 @@ class Config:
     abstain_rules: bool = True  # decline what the pages never cover (qa/data/scope.json) and unknown names
     dense_plain_query: bool = False  # embed the question without appended aliases (BM25 still gets them)
     max_question_chars: int = 2000  # longer messages are answered on their first part
-    log_questions: bool = False  # privacy: questions are never written to disk unless turned on
+    log_questions: bool = False  # privacy: questions are written (data_dir/questions.jsonl) only when on
     data_dir: Path = Path("data")  # where opt-in logs (feedback, questions) go
     feedback: bool = False  # thumbs up/down are stored under data_dir only when on (QA_FEEDBACK)
     host: str = "127.0.0.1"

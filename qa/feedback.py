@@ -39,6 +39,22 @@ class Reason:
     kind: str = "reason"
 
 
+@dataclass(frozen=True)
+class Asked:
+    """One question as asked, kept only when the maintainer turns on QA_LOG_QUESTIONS (questions.jsonl)."""
+
+    question: str
+    history: tuple[str, ...] = ()
+    answerable: bool = True
+    shown: tuple[str, ...] = ()
+    reason: str = ""
+    at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    kind: str = "question"
+
+
+QUESTIONS_FILENAME = "questions.jsonl"
+
+
 class FeedbackLog:
     """Append-only JSONL under the data folder; safe for several processes and threads clicking at once."""
 
@@ -49,7 +65,7 @@ class FeedbackLog:
     def in_dir(cls, data_dir: Path) -> FeedbackLog:
         return cls(data_dir / FILENAME)
 
-    def append(self, record: Vote | Reason) -> None:
+    def append(self, record: Vote | Reason | Asked) -> None:
         """Write one record as one line: a single write() on an O_APPEND descriptor, under an exclusive lock.
 
         O_APPEND makes each write land at the current end of file, and the lock keeps a large line from being
