@@ -88,6 +88,10 @@ class SentenceTransformerEmbedder:
                                     convert_to_numpy=True, show_progress_bar=show_progress)
         return np.asarray(vectors, dtype=np.float32)
 
+    def clear_cache(self) -> None:
+        """Forget cached query vectors (so a timing run measures real encodes)."""
+        self._cache.clear()
+
     def embed_query(self, text: str) -> np.ndarray:
         """One query vector; repeated questions (examples, evaluation configs) hit the cache."""
         vector = self._cache.get(text)
