@@ -22,7 +22,7 @@ KS = (1, 3, 5)
 CONFIGS: dict[str, dict[str, Any]] = {
     "bm25": {"mode": "lexical", "expand_query": False, "abstain_rules": False},
     "dense": {"mode": "dense", "expand_query": False, "abstain_rules": False},
-    "hybrid": {"mode": "hybrid", "expand_query": False, "abstain_rules": False},
+    "hybrid": {"mode": "hybrid", "expand_query": False, "abstain_rules": False, "rerank": False},
     "default-no-rerank": {"rerank": False},
     "default": {},
 }
