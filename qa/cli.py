@@ -97,8 +97,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from qa.bench import BenchOptions, run_bench, summary_table
+    from qa.bench import BenchOptions, rewrite_report, run_bench, summary_table
 
+    if args.report_only:  # re-render report.md and plots from results.json: no measuring
+        print(summary_table(rewrite_report(args.out or BenchOptions().out_dir)))
+        return 0
     sizes = tuple(int(x) for x in args.sizes.split(",")) if args.sizes else None
     changes = {k: v for k, v in dict(out_dir=args.out, questions=args.questions, sizes=sizes,
                                        skip_scale=args.skip_scale, skip_server=args.skip_server).items() if v}
@@ -169,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="small counts: a smoke run of a couple of minutes")
     p.add_argument("--skip-scale", action="store_true", help="skip the synthetic-corpus scale runs")
     p.add_argument("--skip-server", action="store_true", help="skip the chat server start and load test")
+    p.add_argument("--report-only", action="store_true", help="rewrite report.md and plots from results.json")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("feedback", help="work with the opt-in thumbs up/down log (QA_FEEDBACK=1)")

@@ -116,3 +116,18 @@ def test_cli_has_a_bench_command_with_quick_and_skip_flags() -> None:
     argv = ["bench", "--quick", "--skip-scale", "--skip-server", "--sizes", "100,200"]
     args = build_parser().parse_args(argv)
     assert args.quick and args.skip_scale and args.skip_server and args.sizes == "100,200"
+
+
+def test_stack_shares_attribute_each_sample_to_the_nearest_library_frame() -> None:
+    raw = "\n".join([
+        "run (threading.py:1);ask (qa/assistant.py:9);forward (site-packages/torch/nn/module.py:5) 6",
+        "run (threading.py:1);search (qa/lexical.py:70) 2",
+        "serve (site-packages/uvicorn/server.py:3);dumps (json/encoder.py:1) 1",
+        "idle (selectors.py:4) 1",
+    ])
+    # 10 samples: torch leaf 6, qa leaf 2, json under uvicorn counts as the server 1, nothing named 1
+    shares = bench.stack_shares(raw)
+    assert shares["model (torch / transformers)"] == 0.6
+    assert shares["qa pipeline (BM25, fusion, answer)"] == 0.2
+    assert shares["Gradio / HTTP / asyncio"] == 0.1 and shares["other"] == 0.1
+    assert bench.stack_shares("") == {}
