@@ -118,6 +118,19 @@ def test_long_message_of_one_kind_of_character(real_assistant, filler: str) -> N
     assert len(answer.question) <= real_assistant.cfg.max_question_chars
 
 
+def test_long_message_memory_is_bounded(real_assistant) -> None:
+    import tracemalloc
+
+    real_assistant.ask("warm up the caches")
+    tracemalloc.start()
+    try:
+        real_assistant.ask("What are the side effects of Gleevec? " + "more words here " * 6250)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20  # Python-side allocations for one 100,000-character message (about 0.2 MB)
+
+
 def test_huge_message_work_is_bounded() -> None:
     # ten million characters are cut before any per-character work
     started = time.perf_counter()
@@ -153,6 +166,9 @@ def test_odd_characters_still_find_the_answer(real_assistant, message: str) -> N
         "¿Cuáles son los efectos secundarios de la quimioterapia?",
         "Quels sont les effets secondaires de la chimiothérapie ?",
         "Welche Nebenwirkungen hat die Chemotherapie und wie lange dauert sie?",
+        "Was sind die Nebenwirkungen von Gleevec?",
+        "Quais são os efeitos colaterais da quimioterapia?",
+        "Quali sono gli effetti collaterali della chemioterapia?",
         "化疗有哪些副作用？",
         "ما هي الآثار الجانبية للعلاج الكيميائي؟",
         "Какие побочные эффекты у химиотерапии?",
