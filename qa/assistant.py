@@ -117,7 +117,8 @@ class Assistant:
         if not question:  # nothing to search: a friendly prompt, not "couldn't find"
             return Answer(question="", query="", answerable=False, passages=(), markdown=EMPTY_PROMPT,
                           reason=EMPTY_PROMPT)
-        if not looks_english(question):
+        english = looks_english(question)
+        if not english:
             note = " ".join(x for x in (note, LANGUAGE_NOTE) if x)
         urgent = self.urgent.detect(question)
         notice = self.urgent.notice if urgent else ""
@@ -125,7 +126,8 @@ class Assistant:
         reason = ""
         if self.cfg.abstain_rules:
             rule = self.scope.check(question)
-            unknown = self.expander.unknown_names(question) if rule is None else []
+            # every word of another language is "unknown" here: let the match threshold decide instead
+            unknown = self.expander.unknown_names(question) if rule is None and english else []
             if rule is not None:
                 reason = rule.reason
             elif unknown:

@@ -87,6 +87,7 @@ class Index:
         """Write atomically: a temporary folder renamed into place, manifest (with checksums) last."""
         index_dir = Path(index_dir)
         index_dir.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_builds(index_dir)
         tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.tmp-", dir=index_dir.parent))
         old: Path | None = None
         try:
@@ -116,6 +117,17 @@ class Index:
                 with contextlib.suppress(OSError):  # the new index never landed: put the previous one back
                     os.replace(old, index_dir)
             raise
+
+
+def _remove_stale_builds(index_dir: Path, max_age_s: float = 600.0) -> None:
+    """Delete temp/old folders that a killed build left beside index_dir (never ones a live build may own)."""
+    now = time.time()
+    for leftover in index_dir.parent.glob(f".{index_dir.name}.*-*"):
+        try:
+            if leftover.is_dir() and now - leftover.stat().st_mtime > max_age_s:
+                shutil.rmtree(leftover, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _sha256(path: Path) -> str:

@@ -257,3 +257,22 @@ def test_bad_corpus_files_are_skipped_and_the_rest_is_indexed(
         assert name in caplog.text
     assert {d.source for d in assistant.index.documents} == {"returns.md", "shipping.txt"}
     _assert_serves(assistant)
+
+
+def test_stale_build_folders_are_cleaned_up(tiny_cfg, fake_embedder) -> None:
+    """A folder left by a killed build is removed by the next save once it is old; a fresh one is left alone."""
+    import os
+    import time
+
+    from qa.index import build_index
+
+    stale = tiny_cfg.index_dir.parent / f".{tiny_cfg.index_dir.name}.tmp-killed"
+    fresh = tiny_cfg.index_dir.parent / f".{tiny_cfg.index_dir.name}.tmp-running"
+    for folder in (stale, fresh):
+        folder.mkdir(parents=True)
+        (folder / "chunks.jsonl").write_text("half")
+    hour_ago = time.time() - 3600
+    os.utime(stale, (hour_ago, hour_ago))
+    build_index(tiny_cfg, fake_embedder).save(tiny_cfg.index_dir)
+    assert not stale.exists()
+    assert fresh.exists()
