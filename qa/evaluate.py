@@ -119,7 +119,8 @@ class Result:
         return {
             "id": self.question.id, "question": self.question.question, "config": self.config,
             "answerable_pred": self.answer.answerable, "confidence": round(self.answer.confidence, 4),
-            "latency_ms": round(self.latency_ms, 2), "relevant_ranks": [i + 1 for i, r in enumerate(self.relevant) if r],
+            "latency_ms": round(self.latency_ms, 2),
+            "relevant_ranks": [i + 1 for i, r in enumerate(self.relevant) if r],
             "passages": [{"text": p.text, "page": p.page, "section": p.section, "score": round(p.score, 5)}
                          for p in self.answer.passages],
         }
@@ -245,10 +246,8 @@ def abstention_curve(results: list[Result], thresholds: Iterable[float]) -> list
     ans = [r for r in results if r.question.answerable]
     curve = []
     for t in thresholds:
-        def declined(r: Result) -> bool:
-            return r.answer.confidence < t or (not r.answer.answerable and r.answer.confidence >= 0 and
-                                               bool(r.answer.reason))
-        rec = sum(declined(r) for r in unans) / len(unans) if unans else 0.0
-        far = sum(declined(r) for r in ans) / len(ans) if ans else 0.0
+        # declined at threshold t: too weak a match, or declined by a scope rule (which sets a reason)
+        rec = sum(r.answer.confidence < t or bool(r.answer.reason) for r in unans) / len(unans) if unans else 0.0
+        far = sum(r.answer.confidence < t or bool(r.answer.reason) for r in ans) / len(ans) if ans else 0.0
         curve.append((t, rec, far))
     return curve

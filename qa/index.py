@@ -165,6 +165,19 @@ def expected_manifest(cfg: Config, dim: int | None = None) -> dict:
     return wanted
 
 
+def _embed_all(embedder: Embedder, texts: list[str], show_progress: bool, what: str,
+               batch: int = 256) -> np.ndarray:
+    """Embed in batches, with a progress bar when asked (a large corpus takes minutes on a CPU)."""
+    if not texts:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    starts = range(0, len(texts), batch)
+    if show_progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc=f"embedding {what}", unit="batch", total=-(-len(texts) // batch))
+    return np.vstack([embedder.embed(texts[i:i + batch]) for i in starts]).astype(np.float32)
+
+
 def build_index(cfg: Config, embedder: Embedder, show_progress: bool = False) -> Index:
     """Parse, chunk and embed the corpus; nothing is written (call Index.save)."""
     started = time.perf_counter()
@@ -178,10 +191,8 @@ def build_index(cfg: Config, embedder: Embedder, show_progress: bool = False) ->
         )
     texts = [embedding_text(c) for c in chunks]
     sentence_texts = [sentence_text(c, i) for c in chunks for i in range(len(c.sentences))]
-    embed = getattr(embedder, "embed")
-    kwargs = {"show_progress": show_progress} if "show_progress" in embed.__code__.co_varnames else {}
-    vectors = embed(texts, **kwargs)
-    sentence_vectors = embed(sentence_texts, **kwargs)
+    vectors = _embed_all(embedder, texts, show_progress, "passages")
+    sentence_vectors = _embed_all(embedder, sentence_texts, show_progress, "sentences")
     manifest = dict(
         expected_manifest(cfg, embedder.dim),
         num_documents=len(documents),

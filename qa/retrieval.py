@@ -10,7 +10,7 @@ from qa.config import Config
 from qa.embedding import Embedder
 from qa.index import Index
 from qa.rerank import LinearReranker
-from qa.types import Hit
+from qa.types import Chunk, Hit
 
 
 def rrf_fuse(runs: list[list[Hit]], weights: list[float], rrf_k: int = 60, k: int | None = None) -> list[Hit]:
@@ -32,16 +32,18 @@ def rrf_fuse(runs: list[list[Hit]], weights: list[float], rrf_k: int = 60, k: in
     return fused if k is None else fused[:k]
 
 
+def _overlap(a: Chunk, b: Chunk) -> int:
+    """Characters two chunks of the same page share."""
+    return min(a.end, b.end) - max(a.start, b.start)
+
+
 def drop_overlaps(hits: list[Hit], max_overlap: float = 0.5) -> list[Hit]:
     """Remove a hit that mostly repeats a better one (overlapping chunks of the same section)."""
     kept: list[Hit] = []
     for hit in hits:
         c = hit.chunk
-        if any(
-            k.chunk.doc_id == c.doc_id
-            and min(k.chunk.end, c.end) - max(k.chunk.start, c.start) > max_overlap * min(len(c.text), len(k.chunk.text))
-            for k in kept
-        ):
+        if any(k.chunk.doc_id == c.doc_id and _overlap(k.chunk, c) > max_overlap * min(len(c.text), len(k.chunk.text))
+               for k in kept):
             continue
         kept.append(hit)
     return kept

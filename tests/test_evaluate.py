@@ -54,7 +54,8 @@ def test_abstention_metrics_hand_computed() -> None:
 @pytest.mark.parametrize(
     ("passage", "span", "expected"),
     [
-        ("Common **side effects** include [diarrhea](#)¹, nausea.", "Common side effects include diarrhea, nausea", True),
+        ("Common **side effects** include [diarrhea](#)¹, nausea.",
+         "Common side effects include diarrhea, nausea", True),
         ("COMMON SIDE-EFFECTS include diarrhea", "common side effects include diarrhea", True),
         # cut by a chunk edge: 6 of the span's 8 words (75%) appear as one run
         ("... Maintenance usually lasts for about 2", "Maintenance usually lasts for about 2 years today", True),
