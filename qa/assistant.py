@@ -123,20 +123,19 @@ class Assistant:
         urgent = self.urgent.detect(question)
         notice = self.urgent.notice if urgent else ""
         topic, query = self.prepare_query(question, history)
-        reason = ""
-        if self.cfg.abstain_rules:
-            rule = self.scope.check(question)
-            # every word of another language is "unknown" here: let the match threshold decide instead
-            unknown = self.expander.unknown_names(question) if rule is None and english else []
-            if rule is not None:
-                reason = rule.reason
-            elif unknown:
-                reason = f"The pages don't mention {', '.join(unknown[:3])}."
+        rule = self.scope.check(question) if self.cfg.abstain_rules else None
+        reason = rule.reason if rule else ""
         timings["prepare"] = (time.perf_counter() - t0) * 1000
         t1 = time.perf_counter()
         dense_query = topic if self.cfg.dense_plain_query else query
         retrieval = self.retriever.retrieve(query, k=k or self.cfg.k, mode=mode, dense_query=dense_query)
         timings["retrieve"] = (time.perf_counter() - t1) * 1000
+        if self.cfg.abstain_rules and not reason and english and retrieval.confidence < self.cfg.unknown_name_score:
+            # a drug or disease the pages never name, and nothing else in the question matches strongly
+            # (another language's words are all "unknown": the threshold decides for those)
+            unknown = self.expander.unknown_names(question)
+            if unknown:
+                reason = f"The pages don't mention {', '.join(unknown[:3])}."
         answerable = bool(retrieval.hits) and retrieval.confidence >= self.cfg.min_score and not reason
         t2 = time.perf_counter()
         answer = format_answer(question, query, retrieval.hits, self.documents, answerable,

@@ -80,8 +80,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     configs = args.config or list(CONFIGS)
     metrics, results = evaluate(assistant, questions, configs, split=args.split, show_progress=True)
     title = f"Retrieval evaluation: {Path(args.questions).name}" + (f", split {args.split}" if args.split else "")
+    notes = args.notes.read_text(encoding="utf-8") if args.notes else ""
     report = write_report(metrics, results, args.out, primary="default" if "default" in configs else configs[0],
-                          title=title)
+                          title=title, notes=notes)
     keys = ("hit@1", "hit@3", "mrr@10", "ndcg@10", "abstain_recall", "false_abstain_rate", "latency_p95_ms")
     print(f"{'config':<10}" + "".join(f"{k:>20}" for k in keys))
     for name, m in metrics.items():
@@ -156,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("eval"), help="folder for results, metrics, report and plots")
     p.add_argument("--split", help="only this split (dev or test)")
     p.add_argument("--config", action="append", help="configuration to run (repeatable; default: all)")
+    p.add_argument("--notes", type=Path, help="markdown file to include in the report (e.g. eval/experiments.md)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("serve", help="start the chat (same as python app.py)")

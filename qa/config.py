@@ -37,6 +37,7 @@ class Config:
     expand_query: bool = True  # aliases, lay terms and typo correction on the query
     use_history: bool = True  # follow-ups borrow the topic of earlier turns
     abstain_rules: bool = True  # decline what the pages never cover (qa/data/scope.json) and unknown names
+    unknown_name_score: float = 0.55  # an unknown name declines only when the best match is weaker than this
     dense_plain_query: bool = False  # embed the question without appended aliases (BM25 still gets them)
     max_question_chars: int = 2000  # longer messages are answered on their first part
     log_questions: bool = False  # privacy: questions are written (data_dir/questions.jsonl) only when on

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qa.chunking import count_tokens
 from qa.corpus import clean_inline
 from qa.errors import QAError
 from qa.types import Answer, Document, GoldQuestion
@@ -176,6 +177,7 @@ def summarize(results: list[Result], shown: int = 3) -> dict[str, float]:
     lengths = [len(p.text.split()) for r in results for p in r.answer.passages[:shown]]
     if lengths:
         out["mean_passage_words"] = statistics.fmean(lengths)
+        out["max_passage_tokens"] = max(count_tokens(p.text) for r in results for p in r.answer.passages[:shown])
     latencies = sorted(r.latency_ms for r in results)
     if latencies:
         out["latency_p50_ms"] = _percentile(latencies, 50)

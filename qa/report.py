@@ -103,23 +103,24 @@ def write_report(metrics: dict[str, Any], results: list[Result], out: Path | str
           "Relevance: a shown passage contains a gold span (folded case/punctuation/markup; a span cut by a chunk "
           "edge counts when 75% of its words appear as one run). Ranking metrics are over answerable questions, with "
           "a declined answerable question scoring 0.", ""]
-    if notes:
-        md += [notes, ""]
     md += ["## Configurations (all questions in the file or split)", "",
            _table({n: m["overall"] for n, m in metrics.items()}, HEADLINE, "config"), ""]
+    md += _targets(metrics[primary], primary)
+    if notes:
+        md += [notes, ""]
     for group in ("split", "kind", "page"):
         md += [f"## {primary}: by {group}", "", _table(metrics[primary][f"by_{group}"], HEADLINE[:7], group), ""]
     md += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     failures = sorted((r for r in results if r.config == primary and r.question.answerable),
                       key=lambda r: (_rr(r), r.answer.confidence))[:15]
     md += ["## 15 worst failures of the answerable questions", "",
-           "| id | kind | question | shown first | gold span |", "|---|---|---|---|---|"]
+           "| id | split | kind | question | shown first | gold span | why |", "|---|---|---|---|---|---|---|"]
     for r in failures:
         if _rr(r) == 1.0:
             break
         first = r.answer.passages[0].text[:140].replace("\n", " ") if r.answer.passages else "(declined)"
-        md.append(f"| {r.question.id} | {r.question.kind} | {_cell(r.question.question)} | {_cell(first)} | "
-                  f"{_cell(r.question.gold_spans[0][:120])} |")
+        md.append(f"| {r.question.id} | {r.question.split} | {r.question.kind} | {_cell(r.question.question)} | "
+                  f"{_cell(first)} | {_cell(r.question.gold_spans[0][:120])} | {_cell(_why(r))} |")
     wrong = [r for r in results if r.config == primary and not r.question.answerable and r.answer.answerable]
     md += ["", f"## Out-of-scope questions answered anyway ({len(wrong)})", "",
            "| id | question | shown first |", "|---|---|---|"]
@@ -129,6 +130,46 @@ def write_report(metrics: dict[str, Any], results: list[Result], out: Path | str
     path = out / "report.md"
     path.write_text("\n".join(md) + "\n", encoding="utf-8")
     return path
+
+
+# The quality issue's targets for the shipped default on the test split.
+TARGETS = (("hit@1", ">=", 0.85), ("hit@3", ">=", 0.95), ("mrr@10", ">=", 0.90), ("abstain_recall", ">=", 0.90),
+           ("false_abstain_rate", "<=", 0.05), ("mean_passage_words", "<=", 150), ("max_passage_tokens", "<=", 200))
+
+
+def _targets(m: dict[str, Any], primary: str) -> list[str]:
+    """Targets met or missed, on the test split when there is one, and the dev/test gap."""
+    splits = m.get("by_split", {})
+    scope, where = (splits["test"], "test split") if "test" in splits else (m["overall"], "all questions")
+    lines = [f"## Targets ({primary}, {where})", "", "| target | measured | met |", "|---|---|---|"]
+    for key, op, goal in TARGETS:
+        got = scope.get(key)
+        if got is None:
+            continue
+        ok = got >= goal if op == ">=" else got <= goal
+        lines.append(f"| {key} {op} {goal} | {_fmt(got)} | {'yes' if ok else f'no (by {abs(got - goal):.3f})'} |")
+    kinds = {k: v.get("hit@3") for k, v in m.get("by_kind", {}).items() if v.get("hit@3") is not None}
+    low = {k: v for k, v in kinds.items() if v < 0.85}
+    lines.append(f"| hit@3 >= 0.85 in every kind | lowest {min(kinds.values(), default=0):.3f} | "
+                 f"{'yes' if not low else 'no: ' + ', '.join(f'{k} {v:.3f}' for k, v in sorted(low.items()))} |")
+    if "dev" in splits and "test" in splits:
+        gap = ", ".join(f"{k} {splits['dev'].get(k, 0) - splits['test'].get(k, 0):+.3f}"
+                        for k in ("hit@1", "hit@3", "mrr@10", "abstain_recall"))
+        lines += ["", f"dev minus test: {gap} (tuning used dev only)."]
+    return lines + [""]
+
+
+def _why(r: Result) -> str:
+    """A one-line, mechanical reason for a failure."""
+    a = r.answer
+    if not a.answerable:
+        return f"declined: {a.reason}" if a.reason else f"declined: best match {a.confidence:.2f} below threshold"
+    rank = next((i + 1 for i, ok in enumerate(r.relevant) if ok), 0)
+    first = a.passages[0]
+    where = f"{first.page.split(' for ')[0].split(' of ')[0]} › {first.section or '(intro)'}"
+    if rank:
+        return f"answer ranked {rank}; first shown: {where}"
+    return f"answer not among the {len(a.passages)} passages; first shown: {where}"
 
 
 def _cell(text: str) -> str:
