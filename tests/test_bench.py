@@ -123,9 +123,11 @@ def test_stack_shares_attribute_each_sample_to_the_nearest_library_frame() -> No
         "run (threading.py:1);ask (qa/assistant.py:9);forward (site-packages/torch/nn/module.py:5) 6",
         "run (threading.py:1);search (qa/lexical.py:70) 2",
         "serve (site-packages/uvicorn/server.py:3);dumps (json/encoder.py:1) 1",
-        "idle (selectors.py:4) 1",
+        "main (app.py:1);EpollSelector.select (selectors.py:468) 5",
+        "work (app.py:4) 1",
     ])
-    # 10 samples: torch leaf 6, qa leaf 2, json under uvicorn counts as the server 1, nothing named 1
+    # 10 busy samples (the 5 waiting in select are left out): torch leaf 6, qa leaf 2,
+    # json under uvicorn counts as the server 1, nothing named 1
     shares = bench.stack_shares(raw)
     assert shares["model (torch / transformers)"] == 0.6
     assert shares["qa pipeline (BM25, fusion, answer)"] == 0.2
