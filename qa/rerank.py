@@ -23,7 +23,7 @@ def candidate_features(rrf: float, rank: int, chunk_cos: float, sentence_cos: fl
     """One feature row per candidate passage, in FEATURES order (pure)."""
     n = max(len(query_stems), 1)
     return [
-        rrf * 60.0,  # RRF with rrf_k=60 puts a first place near 1/61 per run: scale to about 1
+        rrf,  # fused score divided by the best candidate's: independent of rrf_k and the run weights
         1.0 / rank,
         chunk_cos,
         sentence_cos,

@@ -128,6 +128,7 @@ class Retriever:
         weights = [self.cfg.dense_weight, self.cfg.sentence_weight, self.cfg.lexical_weight]
         fused = drop_overlaps(rrf_fuse(runs, weights, self.cfg.rrf_k))[: self.cfg.rerank_depth]
         top_bm25 = max(float(bm25.max()) if len(bm25) else 0.0, 1e-9)
+        top_fused = max((h.score for h in fused), default=1.0) or 1.0
         query_stems = set(tokenize(query))
         hits, rows = [], []
         for rank, hit in enumerate(fused, start=1):
@@ -138,7 +139,7 @@ class Retriever:
             if stems is None:
                 stems = (set(tokenize(chunk_text_for_search(hit.chunk))), set(tokenize(hit.chunk.context)))
                 self._stems[row] = stems
-            rows.append(candidate_features(hit.score, rank, chunk_cos, sentence_cos, float(bm25[row]) / top_bm25,
+            rows.append(candidate_features(hit.score / top_fused, rank, chunk_cos, sentence_cos, float(bm25[row]) / top_bm25,
                                            query_stems, stems[0], stems[1], len(hit.chunk.text.split())))
             hits.append(replace(hit, sentence=i))
         return hits, np.array(rows, dtype=np.float64).reshape(len(rows), -1), qv
