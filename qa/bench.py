@@ -411,7 +411,8 @@ def measure_warm(assistant: Any, questions: list[tuple[str, list[str]]], profile
     index = assistant.index
     model = assistant.embedder.inner.model
     fixed = _FixedVector(assistant.embedder.dim)
-    no_model = Retriever(index, fixed, cfg)  # the same retrieve() with the vector handed in
+    # The same retrieve() (and reranker) with the vector handed in.
+    no_model = Retriever(index, fixed, cfg, getattr(retriever, "reranker", None))
     depth = max(cfg.candidates, cfg.k)
     weights = [cfg.dense_weight, cfg.sentence_weight, cfg.lexical_weight]
 
@@ -453,7 +454,7 @@ def measure_warm(assistant: Any, questions: list[tuple[str, list[str]]], profile
         stage_t["bm25"].append(_ms(t_bm25 - t_sent))
         stage_t["fusion"].append(_ms(t_fuse - t_bm25))
         stage_t["retrieve_without_embedding"].append(_ms(t_all - t_fuse))
-        # What retrieve() does after fusion: drop overlaps, pick each passage's best sentence, confidence.
+        # What retrieve() does after fusion: reranker features and score, overlaps, best sentence, confidence.
         stage_t["select"].append(max(0.0, _ms((t_all - t_fuse) - (t_fuse - t_embed))))
     ask = {k: summarize(v) for k, v in ask_t.items()}
     stages = {k: summarize(v) for k, v in stage_t.items()}
@@ -1426,7 +1427,7 @@ def render_report(results: dict[str, Any], plots: list[str]) -> str:
             ("· dense sentence search", w["stages"]["sentences"]),
             ("· BM25", w["stages"]["bm25"]),
             ("· RRF fusion", w["stages"]["fusion"]),
-            ("· select (overlaps, best sentence, confidence)", w["stages"]["select"]),
+            ("· select (reranker features and score, overlaps, confidence)", w["stages"]["select"]),
             ("format answer", w["stages"]["format"]),
             ("**bare query embedding** (floor)", w["bare_embedding"]),
         ]
