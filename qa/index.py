@@ -60,10 +60,15 @@ def make_faiss_index(vectors: np.ndarray):  # type: ignore[no-untyped-def]
     else:
         index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 128
+        index.hnsw.efSearch = 512  # qa bench: recall@10 0.92 at 128, 0.987 at 512, search p95 still ~1 ms
     if len(vectors):
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     return index
+
+
+def _faiss_type(n: int) -> str:
+    """The kind of index make_faiss_index builds for n vectors (recorded in the manifest)."""
+    return "flat-ip" if n <= EXACT_LIMIT else "hnsw-ip"
 
 
 @dataclass
@@ -198,7 +203,8 @@ def build_index(cfg: Config, embedder: Embedder, show_progress: bool = False) ->
         num_documents=len(documents),
         num_chunks=len(chunks),
         num_sentences=len(sentence_texts),
-        faiss_type="flat-ip" if len(chunks) <= EXACT_LIMIT else "hnsw-ip",
+        faiss_type=_faiss_type(len(chunks)),  # the passage index
+        sentence_faiss_type=_faiss_type(len(sentence_texts)),
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         build_seconds=round(time.perf_counter() - started, 2),
         versions=_versions(),

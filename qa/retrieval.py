@@ -139,8 +139,9 @@ class Retriever:
             if stems is None:
                 stems = (set(tokenize(chunk_text_for_search(hit.chunk))), set(tokenize(hit.chunk.context)))
                 self._stems[row] = stems
-            rows.append(candidate_features(hit.score / top_fused, rank, chunk_cos, sentence_cos, float(bm25[row]) / top_bm25,
-                                           query_stems, stems[0], stems[1], len(hit.chunk.text.split())))
+            rows.append(candidate_features(hit.score / top_fused, rank, chunk_cos, sentence_cos,
+                                           float(bm25[row]) / top_bm25, query_stems, stems[0], stems[1],
+                                           len(hit.chunk.text.split())))
             hits.append(replace(hit, sentence=i))
         return hits, np.array(rows, dtype=np.float64).reshape(len(rows), -1), qv
 
