@@ -1705,7 +1705,7 @@ def analysis(r: dict[str, Any]) -> list[str]:
             "arrive "
             "together into one `model.encode` call, (c) the load generator on another machine, and (d) "
             "beyond "
-            "one box, replicas (README, "Beyond one machine")."
+            "one box, replicas (README, 'Beyond one machine')."
         )
         notes.append(text)
     if "server_rss_mb" in missed:
