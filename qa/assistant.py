@@ -90,7 +90,7 @@ class Assistant:
              show_progress: bool = False) -> Assistant:
         """Load the index for cfg (default: Config.from_env()), building it first when missing or stale."""
         cfg = cfg or Config.from_env()
-        embedder = embedder or SentenceTransformerEmbedder(cfg.model_name)
+        embedder = embedder or SentenceTransformerEmbedder(cfg.model_name, threads=cfg.torch_threads)
         index, status = ensure_index(cfg, embedder, show_progress=show_progress)
         return cls(index, embedder, cfg, status)
 

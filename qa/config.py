@@ -39,6 +39,7 @@ class Config:
     abstain_rules: bool = True  # decline what the pages never cover (qa/data/scope.json) and unknown names
     unknown_name_score: float = 0.55  # an unknown name declines only when the best match is weaker than this
     dense_plain_query: bool = False  # embed the question without appended aliases (BM25 still gets them)
+    torch_threads: int = 1  # per process; one thread keeps tails short on shared cores (qa bench); 0 = torch default
     max_question_chars: int = 2000  # longer messages are answered on their first part
     log_questions: bool = False  # privacy: questions are written (data_dir/questions.jsonl) only when on
     data_dir: Path = Path("data")  # where opt-in logs (feedback, questions) go

@@ -49,8 +49,9 @@ def resolve_model_path(name: str) -> Path:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model loaded offline on first use, with a small cache of query vectors."""
 
-    def __init__(self, name: str, batch_size: int = 32, cache_size: int = 2048) -> None:
+    def __init__(self, name: str, batch_size: int = 32, cache_size: int = 2048, threads: int = 0) -> None:
         self.name = name
+        self.threads = threads  # torch intra-op threads for this process; 0 leaves torch's default
         self.batch_size = batch_size
         self._model = None
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -64,6 +65,12 @@ class SentenceTransformerEmbedder:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
+
+            if self.threads > 0:
+                import torch
+
+                # process-wide: on shared cores a 2-thread forward pass waits for both threads (qa bench)
+                torch.set_num_threads(self.threads)
 
             self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         return self._model
