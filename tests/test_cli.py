@@ -18,15 +18,15 @@ REAL_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 @pytest.fixture
 def use_real_model(monkeypatch: pytest.MonkeyPatch, real_embedder):
     """The CLI's embedder is the session's real model (loaded once), not a second copy."""
-    monkeypatch.setattr("qa.assistant.SentenceTransformerEmbedder", lambda name: real_embedder)
-    monkeypatch.setattr("qa.embedding.SentenceTransformerEmbedder", lambda name: real_embedder)
+    monkeypatch.setattr("qa.assistant.SentenceTransformerEmbedder", lambda name, **_: real_embedder)
+    monkeypatch.setattr("qa.embedding.SentenceTransformerEmbedder", lambda name, **_: real_embedder)
     return real_embedder
 
 
 @pytest.fixture
 def use_fake_model(monkeypatch: pytest.MonkeyPatch, fake_embedder):
-    monkeypatch.setattr("qa.assistant.SentenceTransformerEmbedder", lambda name: fake_embedder)
-    monkeypatch.setattr("qa.embedding.SentenceTransformerEmbedder", lambda name: fake_embedder)
+    monkeypatch.setattr("qa.assistant.SentenceTransformerEmbedder", lambda name, **_: fake_embedder)
+    monkeypatch.setattr("qa.embedding.SentenceTransformerEmbedder", lambda name, **_: fake_embedder)
     return fake_embedder
 
 
