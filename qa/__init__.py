@@ -29,6 +29,7 @@ _EXPORTS = {
     "Retriever": "qa.retrieval",
     "Assistant": "qa.assistant",
     "contextualize": "qa.conversation",
+    "evaluate": "qa.evaluate",
 }
 
 __all__ = sorted(_EXPORTS)

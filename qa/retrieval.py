@@ -9,7 +9,8 @@ import numpy as np
 from qa.config import Config
 from qa.embedding import Embedder
 from qa.index import Index
-from qa.rerank import LinearReranker
+from qa.lexical import chunk_text_for_search, tokenize
+from qa.rerank import LinearReranker, candidate_features
 from qa.types import Chunk, Hit
 
 
@@ -116,9 +117,6 @@ class Retriever:
 
         Each hit carries its best sentence; the feature rows follow qa.rerank.FEATURES.
         """
-        from qa.lexical import chunk_text_for_search, tokenize
-        from qa.rerank import candidate_features
-
         depth = self.cfg.candidates
         qv = self._query_vector(dense_query or query)
         bm25 = self.index.bm25.scores(query)
@@ -161,7 +159,7 @@ class Retriever:
             return Retrieval(tuple(hits), 1.0 if hits else 0.0)
         if mode == "dense":
             qv = self._query_vector(dense_query or query)
-            fused = [replace(h, sentence=self.best_sentence(qv, h)[0]) for h in self.dense_run(qv, depth)]
+            fused = drop_overlaps(self.dense_run(qv, depth))
         else:
             fused, rows, qv = self.candidates(query, dense_query)
             if self.reranker is not None and self.cfg.rerank and fused:
@@ -173,6 +171,8 @@ class Retriever:
         for hit in fused:
             if len(out) == k:
                 break
+            if hit.sentence < 0:
+                hit = replace(hit, sentence=self.best_sentence(qv, hit)[0])
             i = hit.sentence
             if i >= 0 and _shown_already(hit, i, out):
                 continue  # its key sentence is already on screen in an overlapping passage
