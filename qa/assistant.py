@@ -19,7 +19,6 @@ from qa.safety import UrgentDetector
 from qa.scope import ScopeChecker
 from qa.types import Answer
 
-_INVISIBLE = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 _PHONE = re.compile(r"\b1-800-\d{3}-\d{4}\b")
 _HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 # Function words that tell English from the languages patients here most often write in; words both
@@ -55,8 +54,7 @@ def clean_question(message: object, max_chars: int) -> tuple[str, str]:
     huge = len(text) > 4 * max_chars
     text = text[: 4 * max_chars]  # bounded work whatever arrives; the note below still says it was cut
     text = unicodedata.normalize("NFKC", text)
-    text = _INVISIBLE.sub(" ", text)
-    # any other control, format (bidi isolates, tags), lone surrogate or line/paragraph separator
+    # control and format characters (zero-width, bidi marks and isolates, tags), lone surrogates, line separators
     text = "".join(" " if unicodedata.category(ch) in _HIDDEN else ch for ch in text)
     text = re.sub(r"\s+", " ", text).strip()
     if len(text) > max_chars or huge:

@@ -16,7 +16,7 @@ _LEAD = re.compile(
 )
 # words that carry no topic of their own in a follow-up ("what are its side effects?" names no drug)
 _GENERIC = frozenset(
-    """side effects effect common serious long last lasts take takes taken long often work works
+    """side effects effect common serious long last lasts take takes taken often work works
     much many given give used use help helps safe risks risk happen happens start starts done
     same different else more mean means normal bad worse better usually""".split()
 )

@@ -90,8 +90,8 @@ class _Page:
         parents = [n for n in self.nav if n.lower() in heading.lower()]
         if parents:
             return f"{parents[0]} › {heading}"
-        current = next((s.heading.split(" › ")[0] for s in reversed(self.sections) if s.heading in self.nav
-                        or s.heading.split(" › ")[0] in self.nav), "")
+        tops = (s.heading.split(" › ")[0] for s in reversed(self.sections))
+        current = next((t for t in tops if _in_nav(t, self.nav)), "")
         return f"{current} › {heading}" if current else heading
 
     def build(self, doc_id: str, source: str, publisher: str) -> Document:

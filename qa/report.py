@@ -97,8 +97,8 @@ def write_report(metrics: dict[str, Any], results: list[Result], out: Path | str
         for r in results:
             f.write(json.dumps(r.row(), ensure_ascii=False) + "\n")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    plots = _plots(metrics, results, out, primary if primary in metrics else next(iter(metrics)))
     primary = primary if primary in metrics else next(iter(metrics))
+    plots = _plots(metrics, results, out, primary)
     md = [f"# {title}", "", f"Generated {time.strftime('%Y-%m-%d %H:%M')} by `qa eval`. "
           "Relevance: a shown passage contains a gold span (folded case/punctuation/markup; a span cut by a chunk "
           "edge counts when 75% of its words appear as one run). Ranking metrics are over answerable questions, with "
