@@ -30,7 +30,7 @@ index: setup
 	$(VENV)/bin/qa build
 
 eval: setup
-	$(VENV)/bin/qa eval --questions eval/questions.jsonl --out eval
+	$(VENV)/bin/qa eval --questions eval/questions.jsonl --out eval --notes eval/experiments.md
 
 bench: setup
 	$(VENV)/bin/qa bench

@@ -1,16 +1,22 @@
-"""Train the second-stage reranker on the gold set's dev split and write qa/data/reranker.json.
+"""Train the second-stage reranker on the training questions and write qa/data/reranker.json.
 
-    .venv/bin/python eval/train_reranker.py [--questions eval/questions.jsonl] [--split dev]
+    .venv/bin/python eval/train_reranker.py [--questions eval/train_questions.jsonl] [--folds 2]
 
-Each answerable dev question contributes its fused candidates (qa.Retriever.candidates), labelled relevant
-when they contain a gold span. A logistic regression on standardized features is fitted; only `dev` is used,
-so the `test` split stays an honest measure. Deterministic: same data, same weights.
+Each answerable training question contributes its fused candidates (qa.Retriever.candidates), labelled
+relevant when they contain a gold span, and a logistic regression on standardized features is fitted.
+The features must look like they will for a new question, but the query encoder (qa.adapt) was tuned on
+these very questions and would score them too well. So the features are cross-fitted: the questions are
+cut into folds, and each fold's features come from an encoder trained on the other folds only. Neither
+`dev` nor `test` is used. Deterministic: same data, same weights.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
+import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -24,34 +30,47 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--questions", type=Path, default=ROOT / "eval" / "questions.jsonl")
-    parser.add_argument("--split", default="dev")
+    parser.add_argument("--questions", type=Path, default=ROOT / "eval" / "train_questions.jsonl")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--folds", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "qa" / "data" / "reranker.json")
     parser.add_argument("--C", type=float, default=1.0, help="inverse regularisation strength")
     args = parser.parse_args()
 
     from sklearn.linear_model import LogisticRegression
 
-    assistant = Assistant.load(Config.from_env().replace(rerank=False))
+    questions = [q for q in load_questions(args.questions) if q.split == args.split]
+    random.Random(0).shuffle(questions)
+    folds = [questions[i::args.folds] for i in range(args.folds)]
+    work = Path(tempfile.mkdtemp(prefix="qa-reranker-"))
     rows, labels = [], []
-    questions = [q for q in load_questions(args.questions) if q.split == args.split and q.answerable]
-    for q in questions:
-        _, query = assistant.prepare_query(q.question, list(q.history))
-        hits, feats, _ = assistant.retriever.candidates(query)
-        for hit, row in zip(hits, feats, strict=True):
-            rows.append(row)
-            labels.append(int(is_relevant(hit.chunk.text, q.gold_spans)))
+    for n, fold in enumerate(folds):
+        others = work / f"fold{n}.jsonl"
+        others.write_text("".join(json.dumps(asdict(q)) + "\n" for m, f in enumerate(folds) if m != n for q in f),
+                          encoding="utf-8")
+        cfg = Config.from_env().replace(rerank=False, train_questions=others, index_dir=work / f"index{n}")
+        assistant = Assistant.load(cfg)
+        print(f"fold {n + 1}/{len(folds)}: query encoder {assistant.encoder_status}", flush=True)
+        for q in fold:
+            if not q.answerable:
+                continue
+            _, query = assistant.prepare_query(q.question, list(q.history))
+            hits, feats, _ = assistant.retriever.candidates(query, assistant.dense_query(q.question, q.history))
+            for hit, row in zip(hits, feats, strict=True):
+                rows.append(row)
+                labels.append(int(is_relevant(hit.chunk.text, q.gold_spans)))
     x, y = np.array(rows), np.array(labels)
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
     model = LogisticRegression(C=args.C, max_iter=1000).fit((x - mean) / std, y)
+    answerable = sum(q.answerable for q in questions)
     out = {
         "features": list(FEATURES),
         "weights": [round(float(w), 6) for w in model.coef_[0]],
         "bias": round(float(model.intercept_[0]), 6),
         "mean": [round(float(v), 6) for v in mean],
         "std": [round(float(v), 6) for v in std],
-        "trained_on": f"{args.questions.name} split={args.split}: {len(questions)} questions, "
-                      f"{len(y)} candidates, {int(y.sum())} relevant",
+        "trained_on": f"{args.questions.name} split={args.split}: {answerable} questions ({args.folds}-fold "
+                      f"cross-fitted query encoders), {len(y)} candidates, {int(y.sum())} relevant",
         "C": args.C,
     }
     args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

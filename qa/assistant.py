@@ -7,6 +7,7 @@ import time
 import unicodedata
 from dataclasses import replace
 
+from qa.adapt import QueryTunedEmbedder, ensure_query_encoder
 from qa.answer import format_answer
 from qa.config import Config
 from qa.conversation import TOPICS, contextualize
@@ -16,7 +17,7 @@ from qa.query import QueryExpander
 from qa.rerank import LinearReranker
 from qa.retrieval import Retriever
 from qa.safety import UrgentDetector
-from qa.scope import ScopeChecker
+from qa.scope import NamedOnly, ScopeChecker
 from qa.types import Answer
 
 _PHONE = re.compile(r"\b1-800-\d{3}-\d{4}\b")
@@ -72,11 +73,14 @@ class Assistant:
         self.index = index
         self.embedder = embedder
         self.status = status  # how the index was obtained: "loaded", "rebuilt (...)"
+        self.encoder_status = ""  # how the query encoder was obtained (qa.adapt): "loaded", "trained on ..."
         self.reranker = LinearReranker.load()
         self.retriever = Retriever(index, embedder, cfg, self.reranker)
-        self.expander = QueryExpander.from_chunks(index.chunks, known_words(cfg.model_name))
+        words = known_words(cfg.model_name)
+        self.expander = QueryExpander.from_chunks(index.chunks, words)
         self.urgent = UrgentDetector.load()
         self.scope = ScopeChecker.load()
+        self.named_only = NamedOnly.from_chunks(index.chunks, words, self.expander.aliases)
         # what a question can be about on its own: the corpus's named drugs and procedures, plus treatments
         self.topics = TOPICS | frozenset(t for t in self.expander.aliases if len(t) > 3)
         self.documents = index.documents_by_id
@@ -90,14 +94,21 @@ class Assistant:
         cfg = cfg or Config.from_env()
         embedder = embedder or SentenceTransformerEmbedder(cfg.model_name, threads=cfg.torch_threads)
         index, status = ensure_index(cfg, embedder, show_progress=show_progress)
-        return cls(index, embedder, cfg, status)
+        assistant = cls(index, embedder, cfg, status)
+        folder, how = ensure_query_encoder(cfg, index, assistant.dense_query)
+        if folder is not None:
+            assistant = cls(index, QueryTunedEmbedder(embedder, folder, threads=cfg.torch_threads), cfg, status)
+        assistant.encoder_status = how
+        return assistant
 
     def with_config(self, **changes: object) -> Assistant:
         """The same index and model under other retrieval settings (for comparing configurations)."""
         twin = object.__new__(Assistant)
         twin.__dict__.update(self.__dict__)
         twin.cfg = self.cfg.replace(**changes)
-        twin.retriever = Retriever(self.index, self.embedder, twin.cfg, self.reranker)
+        if not twin.cfg.adapt and isinstance(self.embedder, QueryTunedEmbedder):
+            twin.embedder = self.embedder.base  # the bundled model for questions too: the unadapted pipeline
+        twin.retriever = Retriever(self.index, twin.embedder, twin.cfg, self.reranker)
         return twin
 
     def prepare_query(self, question: str, history: list[str] | tuple[str, ...] | None = None) -> tuple[str, str]:
@@ -105,6 +116,11 @@ class Assistant:
         past = [clean_question(h, self.cfg.max_question_chars)[0] for h in (history or [])]
         topic = contextualize(question, past, self.topics) if self.cfg.use_history else question
         return topic, (self.expander.expand(topic) if self.cfg.expand_query else topic)
+
+    def dense_query(self, question: str, history: list[str] | tuple[str, ...] | None = None) -> str:
+        """What the embedding model sees for a question (the query encoder is trained on exactly this)."""
+        topic, query = self.prepare_query(question, history)
+        return topic if self.cfg.dense_plain_query else query
 
     def ask(self, message: str, history: list[str] | tuple[str, ...] | None = None,
             k: int | None = None, mode: str | None = None) -> Answer:
@@ -123,6 +139,10 @@ class Assistant:
         topic, query = self.prepare_query(question, history)
         rule = self.scope.check(question) if self.cfg.abstain_rules else None
         reason = rule.reason if rule else ""
+        named = self.named_only.check(question) if self.cfg.abstain_rules and not reason else []
+        if named:
+            their = "its" if len(named) == 1 else "their"
+            reason = f"The pages name {', '.join(named[:3])} but don't describe {their} side effects or risks."
         timings["prepare"] = (time.perf_counter() - t0) * 1000
         t1 = time.perf_counter()
         dense_query = topic if self.cfg.dense_plain_query else query

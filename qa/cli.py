@@ -23,12 +23,15 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from qa.adapt import ensure_query_encoder
+    from qa.assistant import Assistant
     from qa.embedding import SentenceTransformerEmbedder
     from qa.index import build_index
 
     cfg = _config(args)
     started = time.perf_counter()
-    index = build_index(cfg, SentenceTransformerEmbedder(cfg.model_name), show_progress=sys.stderr.isatty())
+    embedder = SentenceTransformerEmbedder(cfg.model_name)
+    index = build_index(cfg, embedder, show_progress=sys.stderr.isatty())
     try:
         index.save(cfg.index_dir)
     except OSError as e:  # read-only folder or full disk: say which folder, not a traceback
@@ -37,7 +40,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     m = index.manifest
     print(f"built {cfg.index_dir}: {m['num_documents']} pages, {m['num_chunks']} passages, "
           f"{m['num_sentences']} sentences, model {m['model']} ({m['dim']} dims) "
-          f"in {time.perf_counter() - started:.1f}s")
+          f"in {time.perf_counter() - started:.1f}s", flush=True)
+    # the saved index replaced any earlier query encoder: train the one for this corpus now, not at first ask
+    _, how = ensure_query_encoder(cfg, index, Assistant(index, embedder, cfg).dense_query)
+    print(f"query encoder: {how}")
     return 0
 
 
@@ -48,6 +54,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     assistant = Assistant.load(cfg)
     if assistant.status != "loaded":  # rebuilt, or built in memory only: one line saying what happened
         print(f"qa: index {assistant.status}", file=sys.stderr)
+    if assistant.encoder_status.startswith("trained"):  # work done just now; `qa build` reports the other states
+        print(f"qa: query encoder {assistant.encoder_status}", file=sys.stderr)
     answer = assistant.ask(" ".join(args.question), history=args.history or [], k=args.k)
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))

@@ -38,6 +38,10 @@ class Config:
     use_history: bool = True  # follow-ups borrow the topic of earlier turns
     abstain_rules: bool = True  # decline what the pages never cover (qa/data/scope.json) and unknown names
     unknown_name_score: float = 0.55  # an unknown name declines only when the best match is weaker than this
+    adapt: bool = True  # questions go through a query encoder fine-tuned on train_questions (qa/adapt.py)
+    train_questions: Path = Path("eval/train_questions.jsonl")  # split "train" only: never dev or test
+    adapt_epochs: int = 2  # passes over the training questions (2 and 3 tie on dev; 2 trains faster)
+    adapt_lr: float = 5e-5  # AdamW learning rate (picked on dev)
     dense_plain_query: bool = False  # embed the question without appended aliases (BM25 still gets them)
     torch_threads: int = 1  # per process; one thread keeps tails short on shared cores (qa bench); 0 = torch default
     max_question_chars: int = 2000  # longer messages are answered on their first part
@@ -50,7 +54,8 @@ class Config:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
-        for name in ("chunk_tokens", "k", "shown", "candidates", "rerank_depth", "rrf_k", "max_question_chars", "port"):
+        for name in ("chunk_tokens", "k", "shown", "candidates", "rerank_depth", "rrf_k", "max_question_chars", "port",
+                     "adapt_epochs"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be a positive number, not {getattr(self, name)!r}")
         if not 0 <= self.overlap_sentences < 4:

@@ -38,3 +38,48 @@ class ScopeChecker:
         """The first rule the question falls under, or None when it may be answerable."""
         text = question.replace("’", "'")
         return next((r for r in self.rules if r.applies(text)), None)
+
+
+_ASKS_HARM = re.compile(r"\b(side[- ]?effects?|adverse|toxicit\w*|cause[sd]?|causing|damage[sd]?|harm\w*|risks?|"
+                        r"safe|problems?)\b", re.I)
+_HARM_CUE = re.compile(r"\b(side[- ]?effects?|can cause|may cause|causes?|damage|risks?|problems?)\b", re.I)
+_DRUGLIKE = re.compile(r"(mab|nib|cel|rubicin|mycin|sone|xate|(?<!l)ine|ase|mide|purine|platin|tide)$")
+
+
+@dataclass(frozen=True)
+class NamedOnly:
+    """Drugs the pages only name in a list ("...vincristine, dexamethasone or prednisone...") without saying
+    what they do to you. Asked for their side effects, the best passage is a list that merely contains the
+    name, so the question is declined instead. Built from the corpus: a drug counts as described when a
+    heading names it or a section that names it talks about side effects, damage or risks."""
+
+    undescribed: frozenset[str]
+
+    @classmethod
+    def from_chunks(cls, chunks: list, known_words: frozenset[str], aliases: dict[str, set[str]]) -> NamedOnly:
+        sections: dict[tuple[str, str], list[str]] = {}
+        for c in chunks:
+            sections.setdefault((c.doc_id, c.context), []).append(c.text.lower())
+        headings = " ".join(context.lower() for _, context in sections)
+        undescribed = set()
+        for (_, _context), texts in sections.items():
+            text = " ".join(texts)
+            for word in set(re.findall(r"[a-z][a-z0-9-]{3,}", text)):
+                if word in known_words or not (word in aliases or _DRUGLIKE.search(word)):
+                    continue
+                undescribed.add(word)
+        described = {w for w in undescribed if re.search(rf"\b{re.escape(w)}\b", headings)}
+        for (_, _context), texts in sections.items():
+            text = " ".join(texts)
+            if _HARM_CUE.search(text):
+                described |= {w for w in undescribed if re.search(rf"\b{re.escape(w)}\b", text)}
+        for word in list(described):  # a brand and its generic share one description
+            described |= {a for a in aliases.get(word, ()) if a in undescribed}
+        return cls(frozenset(undescribed - described))
+
+    def check(self, question: str) -> list[str]:
+        """The named-only drugs a question asks the harms of (empty when it doesn't)."""
+        if not _ASKS_HARM.search(question):
+            return []
+        words = re.findall(r"[a-z][a-z0-9-]{3,}", question.lower())
+        return [w for w in dict.fromkeys(words) if w in self.undescribed]

@@ -156,7 +156,7 @@ KILL_SCRIPT = textwrap.dedent(
     from qa.index import build_index
     import qa.index
 
-    cfg = Config(corpus_dir={corpus!r}, index_dir={index!r}, model_name="fake")
+    cfg = Config(corpus_dir={corpus!r}, index_dir={index!r}, model_name="fake", adapt=False)
     index = build_index(cfg, FakeEmbedder())
     real_replace = os.replace
 

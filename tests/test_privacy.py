@@ -97,6 +97,7 @@ def test_defaults_bind_localhost_and_keep_nothing() -> None:
 class _Stub:
     helpline = "1-800-227-2345"
     status = "loaded"
+    encoder_status = "loaded"
 
     def __init__(self) -> None:
         self.cfg = Config()

@@ -1,0 +1,109 @@
+"""Domain adaptation (qa.adapt): training examples by hand on the tiny corpus; the real tuned encoder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.adapt import FOLDER, MANIFEST, WEIGHTS, QueryTunedEmbedder, _is_current, ensure_query_encoder, examples
+from qa.assistant import Assistant
+from qa.config import Config
+from qa.errors import ConfigError
+from qa.index import build_index
+from qa.types import GoldQuestion
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def gold(qid: str, question: str, *spans: str, history: tuple[str, ...] = ()) -> GoldQuestion:
+    return GoldQuestion(id=qid, question=question, history=history, gold_spans=spans, answerable=bool(spans),
+                        split="train")
+
+
+def test_examples_point_at_the_passages_and_sentences_holding_the_span(tiny_cfg: Config, fake_embedder) -> None:
+    index = build_index(tiny_cfg, fake_embedder)
+    span = "Standard delivery takes 3 to 5 business days."
+    questions = [
+        gold("1", "how long till my parcel comes", span),
+        gold("2", "what does it cost?", "Customs fees are paid by the customer on arrival.",
+             history=("do you ship abroad",)),
+        gold("3", "a span this corpus never had", "Refunds arrive by carrier pigeon."),
+        gold("4", "out of scope: no spans"),
+    ]
+    prepared: list[tuple[str, list[str]]] = []
+
+    def prepare(question: str, history: list[str]) -> str:
+        prepared.append((question, history))
+        return f"prepared: {question}"
+
+    data = examples(index, questions, prepare)
+    assert [e.query for e in data] == ["prepared: how long till my parcel comes", "prepared: what does it cost?"]
+    assert prepared[1] == ("what does it cost?", ["do you ship abroad"])  # follow-ups train on what retrieval sees
+    first = data[0]
+    assert first.chunks and all(span in index.chunks[r].text for r in first.chunks)
+    sentences = [(r, c.text[s:e]) for r, c in enumerate(index.chunks) for s, e in c.sentences]
+    assert first.sentences and all(sentences[j][1] == span for j in first.sentences)
+    assert all(sentences[j][0] in first.chunks for j in first.sentences)
+
+
+def test_no_matching_training_question_keeps_the_base_model(tiny_cfg: Config, fake_embedder) -> None:
+    index = build_index(tiny_cfg, fake_embedder)
+    folder, how = ensure_query_encoder(tiny_cfg.replace(adapt=True), index, lambda q, h: q)
+    assert folder is None and how.startswith("base model (no training question")
+
+
+def test_adaptation_off_and_a_missing_file_are_said(tiny_cfg: Config, fake_embedder, tmp_path: Path) -> None:
+    index = build_index(tiny_cfg, fake_embedder)
+    assert ensure_query_encoder(tiny_cfg, index, lambda q, h: q) == (None, "base model (adaptation off)")
+    missing = tiny_cfg.replace(adapt=True, train_questions=tmp_path / "nope.jsonl")
+    with pytest.raises(ConfigError, match="QA_TRAIN_QUESTIONS"):
+        ensure_query_encoder(missing, index, lambda q, h: q)
+    assert Assistant.load(tiny_cfg, fake_embedder).encoder_status == "base model (adaptation off)"
+
+
+def test_shipped_training_questions_are_valid_and_disjoint_from_the_evaluation() -> None:
+    from qa.corpus import load_corpus
+    from qa.evaluate import fold, load_questions, validate_questions
+
+    train = load_questions(ROOT / "eval" / "train_questions.jsonl")
+    assert validate_questions(train, load_corpus(ROOT / "corpus")) == []
+    assert {q.split for q in train} == {"train"} and len(train) >= 500
+    evaluation = {fold(q.question) for q in load_questions(ROOT / "eval" / "questions.jsonl")}
+    assert not [q.question for q in train if fold(q.question) in evaluation]
+
+
+def test_the_real_assistant_asks_through_the_tuned_encoder(real_assistant, real_embedder) -> None:
+    embedder = real_assistant.embedder
+    assert isinstance(embedder, QueryTunedEmbedder)
+    assert real_assistant.encoder_status == "loaded" or real_assistant.encoder_status.startswith("trained on ")
+    question = "once chemo is over, do all the horrible effects stop?"
+    tuned, base = embedder.embed_query(question), real_embedder.embed_query(question)
+    assert tuned.shape == base.shape and abs(float(np.linalg.norm(tuned)) - 1.0) < 1e-4
+    assert float(tuned @ base) < 0.999  # really another encoder...
+    passage = ["Most side effects from chemo go away once treatment is finished."]
+    assert np.allclose(embedder.embed(passage), real_embedder.embed(passage))  # ...but passages stay in place
+    answer = real_assistant.ask(question)
+    assert answer.answerable and "go away once treatment is finished" in answer.passages[0].text
+
+
+def test_a_stale_or_damaged_encoder_is_not_reused(real_assistant, real_cfg: Config, tmp_path: Path) -> None:
+    folder = Path(real_cfg.index_dir) / FOLDER
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    key = {k: manifest[k] for k in ("base_model", "train_questions_sha256", "epochs", "learning_rate")}
+    assert _is_current(folder, key)
+    assert not _is_current(folder, dict(key, train_questions_sha256="0" * 64))  # other training questions
+    assert not _is_current(folder, dict(key, epochs=key["epochs"] + 1))  # other settings
+    copy = tmp_path / FOLDER
+    shutil.copytree(folder, copy)
+    with open(copy / WEIGHTS, "r+b") as f:  # one flipped byte in the weights
+        f.seek(4096)
+        byte = f.read(1)
+        f.seek(4096)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    assert not _is_current(copy, key)
+    (copy / MANIFEST).write_text("{not json", encoding="utf-8")
+    assert not _is_current(copy, key)
