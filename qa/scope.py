@@ -61,16 +61,11 @@ class NamedOnly:
         for c in chunks:
             sections.setdefault((c.doc_id, c.context), []).append(c.text.lower())
         headings = " ".join(context.lower() for _, context in sections)
-        undescribed = set()
-        for (_, _context), texts in sections.items():
-            text = " ".join(texts)
-            for word in set(re.findall(r"[a-z][a-z0-9-]{3,}", text)):
-                if word in known_words or not (word in aliases or _DRUGLIKE.search(word)):
-                    continue
-                undescribed.add(word)
+        texts = [" ".join(parts) for parts in sections.values()]  # one text per section
+        undescribed = {word for text in texts for word in re.findall(r"[a-z][a-z0-9-]{3,}", text)
+                       if word not in known_words and (word in aliases or _DRUGLIKE.search(word))}
         described = {w for w in undescribed if re.search(rf"\b{re.escape(w)}\b", headings)}
-        for (_, _context), texts in sections.items():
-            text = " ".join(texts)
+        for text in texts:
             if _HARM_CUE.search(text):
                 described |= {w for w in undescribed if re.search(rf"\b{re.escape(w)}\b", text)}
         for word in list(described):  # a brand and its generic share one description
