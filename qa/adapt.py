@@ -16,7 +16,6 @@ is deterministic for a given thread count, and runs offline.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -24,7 +23,6 @@ import random
 import shutil
 import tempfile
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,15 +30,16 @@ from pathlib import Path
 import numpy as np
 
 from qa.config import Config
-from qa.embedding import Embedder, resolve_model_path
+from qa.embedding import Embedder, SentenceTransformerEmbedder
 from qa.errors import ConfigError
 from qa.evaluate import fold, is_relevant, load_questions
-from qa.index import Index
+from qa.index import Index, sha256_file
 
 log = logging.getLogger(__name__)
 FOLDER = "query_encoder"  # inside the index folder: rebuilt with it
 MANIFEST = "adapt.json"
 WEIGHTS = "model.safetensors"
+TEMPERATURE, BATCH_SIZE, SEED = 0.05, 16, 0  # fixed training settings (the tunable ones live in Config)
 
 
 @dataclass(frozen=True)
@@ -80,34 +79,23 @@ def settings_key(cfg: Config, index: Index, train_sha: str) -> dict:
         "train_questions_sha256": train_sha,
         "epochs": cfg.adapt_epochs,
         "learning_rate": cfg.adapt_lr,
-        "temperature": 0.05,
-        "batch_size": 16,
-        "seed": 0,
+        "temperature": TEMPERATURE,
+        "batch_size": BATCH_SIZE,
+        "seed": SEED,
     }
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def train(base_path: Path, data: list[Example], chunk_vectors: np.ndarray, sentence_vectors: np.ndarray,
-          epochs: int, lr: float, temperature: float = 0.05, batch_size: int = 16, seed: int = 0,
+def train(base_model: str, data: list[Example], chunk_vectors: np.ndarray, sentence_vectors: np.ndarray,
+          epochs: int, lr: float, temperature: float = TEMPERATURE, batch_size: int = BATCH_SIZE, seed: int = SEED,
           threads: int = 2):  # type: ignore[no-untyped-def]
-    """Fine-tune a copy of the base model so queries score their answers above every other row."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    """Fine-tune a fresh copy of the base model so queries score their answers above every other row."""
     import torch
-    from sentence_transformers import SentenceTransformer
 
     before = torch.get_num_threads()
     torch.set_num_threads(max(threads, 1))
     try:
         torch.manual_seed(seed)
-        model = SentenceTransformer(str(base_path), device="cpu", local_files_only=True)
+        model = SentenceTransformerEmbedder(base_model).model  # its own instance: the caller's stays untouched
         model.train()
         chunks = torch.from_numpy(np.ascontiguousarray(chunk_vectors, dtype=np.float32))
         sentences = torch.from_numpy(np.ascontiguousarray(sentence_vectors, dtype=np.float32))
@@ -151,7 +139,7 @@ def ensure_query_encoder(cfg: Config, index: Index, prepare: Callable[[str, list
     if not train_path.exists():
         raise ConfigError(f"training questions {train_path} do not exist; set QA_TRAIN_QUESTIONS or QA_ADAPT=0")
     folder = Path(cfg.index_dir) / FOLDER
-    key = settings_key(cfg, index, _sha256(train_path))
+    key = settings_key(cfg, index, sha256_file(train_path))
     if not force and _is_current(folder, key):
         return folder, "loaded"
     questions = [q for q in load_questions(train_path) if q.split == "train"]
@@ -161,7 +149,7 @@ def ensure_query_encoder(cfg: Config, index: Index, prepare: Callable[[str, list
     t0 = time.perf_counter()
     chunk_vectors = np.vstack([index.dense.reconstruct(i) for i in range(index.dense.ntotal)])
     sentence_vectors = np.vstack([index.sentences.reconstruct(i) for i in range(index.sentences.ntotal)])
-    model = train(resolve_model_path(cfg.model_name), data, chunk_vectors, sentence_vectors,
+    model = train(cfg.model_name, data, chunk_vectors, sentence_vectors,
                   epochs=cfg.adapt_epochs, lr=cfg.adapt_lr, threads=max(cfg.torch_threads, 2))
     seconds = time.perf_counter() - t0
     try:
@@ -183,7 +171,7 @@ def _is_current(folder: Path, key: dict) -> bool:
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         return (all(manifest.get(k) == v for k, v in key.items())
-                and _sha256(folder / WEIGHTS) == manifest.get("weights_sha256"))
+                and sha256_file(folder / WEIGHTS) == manifest.get("weights_sha256"))
     except (OSError, ValueError, AttributeError):
         return False
 
@@ -194,7 +182,7 @@ def _save(model, folder: Path, manifest: dict) -> None:  # type: ignore[no-untyp
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     try:
         model.save(str(tmp))
-        manifest = dict(manifest, weights_sha256=_sha256(tmp / WEIGHTS))
+        manifest = dict(manifest, weights_sha256=sha256_file(tmp / WEIGHTS))
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         if folder.exists():
             shutil.rmtree(folder)
@@ -211,26 +199,9 @@ class QueryTunedEmbedder:
     def __init__(self, base: Embedder, query_model: Path, threads: int = 0, cache_size: int = 2048) -> None:
         self.base = base
         self.name = base.name
-        self.query_model_path = Path(query_model)
-        self.threads = threads
-        self._model = None
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         # cache like the base does: a base without a query cache (qa bench's timing wrapper) gets none here either
-        self._cache_size = cache_size if hasattr(base, "embed_query") else 0
-
-    @property
-    def model(self):  # type: ignore[no-untyped-def]
-        if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            from sentence_transformers import SentenceTransformer
-
-            if self.threads > 0:
-                import torch
-
-                torch.set_num_threads(self.threads)
-            self._model = SentenceTransformer(str(self.query_model_path), device="cpu", local_files_only=True)
-        return self._model
+        self.query = SentenceTransformerEmbedder(str(query_model), threads=threads,
+                                                 cache_size=cache_size if hasattr(base, "embed_query") else 0)
 
     @property
     def dim(self) -> int:
@@ -247,20 +218,10 @@ class QueryTunedEmbedder:
         return self.base.embed(texts)
 
     def clear_cache(self) -> None:
-        self._cache.clear()
+        self.query.clear_cache()
         clear = getattr(self.base, "clear_cache", None)
         if clear:
             clear()
 
     def embed_query(self, text: str) -> np.ndarray:
-        vector = self._cache.get(text)
-        if vector is None:
-            vector = np.asarray(self.model.encode([text], normalize_embeddings=True, convert_to_numpy=True,
-                                                  show_progress_bar=False)[0], dtype=np.float32)
-            if self._cache_size:
-                self._cache[text] = vector
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(text)
-        return vector
+        return self.query.embed_query(text)

@@ -95,10 +95,10 @@ class Assistant:
         embedder = embedder or SentenceTransformerEmbedder(cfg.model_name, threads=cfg.torch_threads)
         index, status = ensure_index(cfg, embedder, show_progress=show_progress)
         assistant = cls(index, embedder, cfg, status)
-        folder, how = ensure_query_encoder(cfg, index, assistant.dense_query)
-        if folder is not None:
-            assistant = cls(index, QueryTunedEmbedder(embedder, folder, threads=cfg.torch_threads), cfg, status)
-        assistant.encoder_status = how
+        folder, assistant.encoder_status = ensure_query_encoder(cfg, index, assistant.dense_query)
+        if folder is not None:  # questions through the tuned encoder; the rest of the assistant is unchanged
+            assistant.embedder = QueryTunedEmbedder(embedder, folder, threads=cfg.torch_threads)
+            assistant.retriever = Retriever(index, assistant.embedder, cfg, assistant.reranker)
         return assistant
 
     def with_config(self, **changes: object) -> Assistant:

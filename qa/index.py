@@ -105,7 +105,7 @@ class Index:
                     f.write(json.dumps(asdict(d), ensure_ascii=False) + "\n")
             faiss.write_index(self.dense, str(tmp / "dense.faiss"))
             faiss.write_index(self.sentences, str(tmp / "sentences.faiss"))
-            manifest = dict(self.manifest, files={name: _sha256(tmp / name) for name in FILES})
+            manifest = dict(self.manifest, files={name: sha256_file(tmp / name) for name in FILES})
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
             for name in (*FILES, "manifest.json"):
                 with open(tmp / name, "rb") as f:
@@ -135,7 +135,8 @@ def _remove_stale_builds(index_dir: Path, max_age_s: float = 600.0) -> None:
             continue
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Checksum of one built file, streamed (model weights are ~90 MB)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -255,7 +256,7 @@ def load_index(cfg: Config, dim: int | None = None) -> Index:
             )
     for name in FILES:
         path = index_dir / name
-        if not path.exists() or _sha256(path) != manifest.get("files", {}).get(name):
+        if not path.exists() or sha256_file(path) != manifest.get("files", {}).get(name):
             raise IndexMismatchError(f"{path} is missing or damaged (checksum differs); run `qa build`")
     try:
         faiss = _faiss()
