@@ -5,8 +5,8 @@
 Each answerable training question contributes its fused candidates (qa.Retriever.candidates), labelled
 relevant when they contain a gold span, and a logistic regression on standardized features is fitted.
 The features must look like they will for a new question, but the query encoder (qa.adapt) was tuned on
-these very questions and would score them too well. So the features are cross-fitted: the questions are
-cut into folds, and each fold's features come from an encoder trained on the other folds only. Neither
+these very questions and would score them too well. So the features are cross-fitted (eval/crossfit.py): the
+questions are cut into folds, and each fold's features come from an encoder trained on the other folds only. Neither
 `dev` nor `test` is used. Deterministic: same data, same weights.
 """
 
@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
-import tempfile
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+from crossfit import fold_assistants
 
-from qa import Assistant, Config
 from qa.evaluate import is_relevant, load_questions
 from qa.rerank import FEATURES
 
@@ -40,17 +37,8 @@ def main() -> None:
     from sklearn.linear_model import LogisticRegression
 
     questions = [q for q in load_questions(args.questions) if q.split == args.split]
-    random.Random(0).shuffle(questions)
-    folds = [questions[i::args.folds] for i in range(args.folds)]
-    work = Path(tempfile.mkdtemp(prefix="qa-reranker-"))
     rows, labels = [], []
-    for n, fold in enumerate(folds):
-        others = work / f"fold{n}.jsonl"
-        others.write_text("".join(json.dumps(asdict(q)) + "\n" for m, f in enumerate(folds) if m != n for q in f),
-                          encoding="utf-8")
-        cfg = Config.from_env().replace(rerank=False, train_questions=others, index_dir=work / f"index{n}")
-        assistant = Assistant.load(cfg)
-        print(f"fold {n + 1}/{len(folds)}: query encoder {assistant.encoder_status}", flush=True)
+    for fold, assistant in fold_assistants(questions, args.folds, rerank=False):
         for q in fold:
             if not q.answerable:
                 continue

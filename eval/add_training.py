@@ -1,0 +1,59 @@
+"""Append new training questions to eval/train_questions.jsonl, keeping the training set apart from the evaluation.
+
+    .venv/bin/python eval/add_training.py NEW.jsonl [MORE.jsonl ...]
+
+A question is dropped when its wording matches an evaluation question (eval/questions.jsonl) or a training
+question already kept: the same folded text, or word overlap (Jaccard) of 0.8 or more. Lines with problems
+(span not verbatim in the corpus, duplicate id, ...) are reported and dropped too. Prints what it kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from qa.corpus import load_corpus
+from qa.evaluate import fold, load_questions, validate_questions
+
+ROOT = Path(__file__).resolve().parents[1]
+NEAR = 0.8
+
+
+def too_close(question: str, others: list[set[str]]) -> bool:
+    words = set(fold(question).split())
+    return any(words == o or len(words & o) / max(len(words | o), 1) >= NEAR for o in others)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--train", type=Path, default=ROOT / "eval" / "train_questions.jsonl")
+    parser.add_argument("--evaluation", type=Path, default=ROOT / "eval" / "questions.jsonl")
+    args = parser.parse_args()
+    documents = load_corpus(ROOT / "corpus")
+    evaluation = [set(fold(q.question).split()) for q in load_questions(args.evaluation)]
+    train = load_questions(args.train)
+    kept_words = [set(fold(q.question).split()) for q in train]
+    ids = {q.id for q in train}
+    added, dropped = [], {"near an evaluation question": 0, "near a training question": 0, "invalid": 0}
+    for path in args.files:
+        for q in load_questions(path):
+            if q.id in ids or validate_questions([q], documents) or q.split != "train":
+                dropped["invalid"] += 1
+            elif too_close(q.question, evaluation):
+                dropped["near an evaluation question"] += 1
+            elif too_close(q.question, kept_words):
+                dropped["near a training question"] += 1
+            else:
+                added.append(q)
+                ids.add(q.id)
+                kept_words.append(set(fold(q.question).split()))
+    with args.train.open("a", encoding="utf-8") as out:
+        out.writelines(json.dumps(asdict(q), ensure_ascii=False) + "\n" for q in added)
+    print(f"added {len(added)} ({sum(q.answerable for q in added)} answerable), dropped {dropped}")
+
+
+if __name__ == "__main__":
+    main()
