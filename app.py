@@ -261,7 +261,8 @@ def main(cfg: Config | None = None) -> int:
     assistant = Assistant.load(cfg)
     feedback = f"; feedback saved to {cfg.data_dir}" if cfg.feedback else ""
     feedback += f"; questions logged to {cfg.data_dir / QUESTIONS_FILENAME}" if cfg.log_questions else ""
-    print(f"index {assistant.status}; query encoder {assistant.encoder_status}; serving on http://{cfg.host}:{cfg.port}{feedback}", flush=True)
+    print(f"index {assistant.status}; query encoder {assistant.encoder_status}; "
+          f"serving on http://{cfg.host}:{cfg.port}{feedback}", flush=True)
     demo = build_demo(assistant)
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=cfg.host, server_port=cfg.port, share=False, show_error=False,

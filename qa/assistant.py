@@ -17,7 +17,7 @@ from qa.query import QueryExpander
 from qa.rerank import LinearReranker
 from qa.retrieval import Retriever
 from qa.safety import UrgentDetector
-from qa.scope import NamedOnly, ScopeChecker
+from qa.scope import NamedOnly, ScopeChecker, ScopeModel
 from qa.types import Answer
 
 _PHONE = re.compile(r"\b1-800-\d{3}-\d{4}\b")
@@ -33,6 +33,7 @@ _FOREIGN = frozenset("""el la los las es son de del que qué por para una cómo 
     da dos das""".split())
 EMPTY_PROMPT = ("Please type a question about treating acute lymphocytic leukemia (ALL) in adults, "
                 "for example: What are the side effects of chemo?")
+OUT_OF_SCOPE = "Questions like this one usually aren't answered here."  # the learned scope model declined
 LANGUAGE_NOTE = ("These pages are in English only, so I searched for your words as they are; "
                  "asking in English will usually find more.")
 
@@ -80,6 +81,7 @@ class Assistant:
         self.expander = QueryExpander.from_chunks(index.chunks, words)
         self.urgent = UrgentDetector.load()
         self.scope = ScopeChecker.load()
+        self.scope_model: ScopeModel | None = None  # fitted on the tuned encoder's vectors: set by load()
         self.named_only = NamedOnly.from_chunks(index.chunks, words, self.expander.aliases)
         # what a question can be about on its own: the corpus's named drugs and procedures, plus treatments
         self.topics = TOPICS | frozenset(t for t in self.expander.aliases if len(t) > 3)
@@ -99,6 +101,7 @@ class Assistant:
         if folder is not None:  # questions through the tuned encoder; the rest of the assistant is unchanged
             assistant.embedder = QueryTunedEmbedder(embedder, folder, threads=cfg.torch_threads)
             assistant.retriever = Retriever(index, assistant.embedder, cfg, assistant.reranker)
+            assistant.scope_model = ScopeModel.load()
         return assistant
 
     def with_config(self, **changes: object) -> Assistant:
@@ -108,6 +111,7 @@ class Assistant:
         twin.cfg = self.cfg.replace(**changes)
         if not twin.cfg.adapt and isinstance(self.embedder, QueryTunedEmbedder):
             twin.embedder = self.embedder.base  # the bundled model for questions too: the unadapted pipeline
+            twin.scope_model = None  # its vectors live in another space
         twin.retriever = Retriever(self.index, twin.embedder, twin.cfg, self.reranker)
         return twin
 
@@ -154,6 +158,9 @@ class Assistant:
             unknown = self.expander.unknown_names(question)
             if unknown:
                 reason = f"The pages don't mention {', '.join(unknown[:3])}."
+        if (self.cfg.abstain_rules and self.cfg.scope_model and not reason and english and self.scope_model
+                and self.scope_model.declines(retrieval.vector, retrieval.confidence)):
+            reason = OUT_OF_SCOPE
         answerable = bool(retrieval.hits) and retrieval.confidence >= self.cfg.min_score and not reason
         t2 = time.perf_counter()
         answer = format_answer(question, query, retrieval.hits, self.documents, answerable,

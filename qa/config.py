@@ -37,6 +37,7 @@ class Config:
     expand_query: bool = True  # aliases, lay terms and typo correction on the query
     use_history: bool = True  # follow-ups borrow the topic of earlier turns
     abstain_rules: bool = True  # decline what the pages never cover (qa/data/scope.json) and unknown names
+    scope_model: bool = False  # learned out-of-scope model (qa/data/scope_model.json); off: no gain on dev
     unknown_name_score: float = 0.55  # an unknown name declines only when the best match is weaker than this
     adapt: bool = True  # questions go through a query encoder fine-tuned on train_questions (qa/adapt.py)
     train_questions: Path = Path("eval/train_questions.jsonl")  # split "train" only: never dev or test

@@ -58,10 +58,12 @@ def _shown_already(hit: Hit, sentence: int, kept: list[Hit]) -> bool:
 
 @dataclass(frozen=True)
 class Retrieval:
-    """Hits, best first, and how strongly the best one matches the query (cosine; 0 in lexical mode)."""
+    """Hits, best first, how strongly the best one matches the query (cosine; 0 in lexical mode), and the
+    query's embedding (None in lexical mode), which the out-of-scope model reads."""
 
     hits: tuple[Hit, ...]
     confidence: float
+    vector: np.ndarray | None = None
 
 
 class Retriever:
@@ -181,7 +183,7 @@ class Retriever:
                 chunk_cos = float(self.index.dense.reconstruct(self._row(hit)) @ qv[0])
                 confidence = max(sentence_cos, chunk_cos)
             out.append(hit)
-        return Retrieval(tuple(out), confidence)
+        return Retrieval(tuple(out), confidence, qv[0])
 
     def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
         """Hits only (the pyserini-style searcher call)."""

@@ -6,6 +6,9 @@ import json
 import re
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -78,3 +81,36 @@ class NamedOnly:
             return []
         words = re.findall(r"[a-z][a-z0-9-]{3,}", question.lower())
         return [w for w in dict.fromkeys(words) if w in self.undescribed]
+
+
+@dataclass(frozen=True)
+class ScopeModel:
+    """Out of scope as a learned decision: a logistic regression over the question's vector from the tuned
+    query encoder (qa.adapt) and the best passage's cosine, fitted by eval/train_scope.py on the training
+    questions (answerable against out of scope, with cross-fitted encoders). It catches near misses no rule
+    names ("how long does the stem cell infusion take?"); its threshold was picked on the training
+    questions for about 1 point of extra false declines."""
+
+    weights: np.ndarray  # one per vector dimension, then one for the confidence
+    bias: float
+    threshold: float
+
+    def probability(self, vector: np.ndarray, confidence: float) -> float:
+        x = np.append(np.asarray(vector, dtype=np.float64).ravel(), confidence)
+        return float(1.0 / (1.0 + np.exp(-(x @ self.weights + self.bias))))
+
+    def declines(self, vector: np.ndarray | None, confidence: float) -> bool:
+        if vector is None or np.asarray(vector).size + 1 != self.weights.size:
+            return False  # lexical mode, or another encoder than the model was fitted on
+        return self.probability(vector, confidence) >= self.threshold
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> ScopeModel | None:
+        """The shipped model (qa/data/scope_model.json), or None when there is none."""
+        try:
+            text = path.read_text(encoding="utf-8") if path else \
+                resources.files("qa").joinpath("data/scope_model.json").read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        data = json.loads(text)
+        return cls(np.array(data["weights"], dtype=np.float64), float(data["bias"]), float(data["threshold"]))

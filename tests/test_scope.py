@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from qa.assistant import OUT_OF_SCOPE
 from qa.corpus import load_corpus
-from qa.scope import NamedOnly, ScopeChecker
+from qa.scope import NamedOnly, ScopeChecker, ScopeModel
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,9 +20,10 @@ def scope() -> ScopeChecker:
     return ScopeChecker.load()
 
 
-def test_topics_declared_not_covered_are_really_absent_from_the_corpus(scope: ScopeChecker) -> None:
+@pytest.mark.parametrize("name", ["not covered", "off topic"])
+def test_topics_declared_not_covered_are_really_absent_from_the_corpus(scope: ScopeChecker, name: str) -> None:
     """A maintainer who adds a page about one of these topics is told to drop it from the rule."""
-    [rule] = [r for r in scope.rules if r.name == "not covered"]
+    [rule] = [r for r in scope.rules if r.name == name]
     texts = [d.text for d in load_corpus(ROOT / "corpus")]
     texts += [p.read_text(encoding="utf-8") for p in (ROOT / "corpus").glob("*.txt")]
     for pattern in rule.patterns:
@@ -37,6 +40,15 @@ def test_topics_declared_not_covered_are_really_absent_from_the_corpus(scope: Sc
     ("i forgot my pill this morning, should I double up", "missed dose"),
     ("how long do I have to live with relapsed ALL", "prognosis"),
     ("does insurance pay for CAR T", "cost"),
+    ("can I crush my dasatinib tablets if they're hard to swallow?", "taking medicines"),
+    ("does my thyroid pill interact with nilotinib", "taking medicines"),
+    ("is it ok to take ibuprofen while on chemo pills?", "taking medicines"),
+    ("what's a normal platelet count?", "not covered"),
+    ("could the paint fumes at my job have caused my leukemia?", "causes and risk"),
+    ("does a bone marrow biopsy hurt a lot?", "diagnosis"),
+    ("when can I go back to work after my transplant?", "daily life"),
+    ("how long will it take my brother to recover after donating his stem cells?", "not covered"),
+    ("what's the weather like in Boston this week", "off topic"),
 ])
 def test_rules_decline_what_the_pages_never_answer(scope: ScopeChecker, question: str, rule: str) -> None:
     found = scope.check(question)
@@ -49,6 +61,14 @@ def test_rules_decline_what_the_pages_never_answer(scope: ScopeChecker, question
     "what are the side effects of Gleevec?",
     "how is a stem cell transplant done?",
     "why do they keep doing spinal taps?",
+    # each of these once fired a rule on an answerable training question; the rules were narrowed
+    "should we travel to a big cancer center for the transplant?",
+    "which hospital should do my transplant?",
+    "is Aucatzyl for adults or kids?",
+    "cytokine release syndrome, what causes it?",
+    "my aunt says to take vitamins instead of chemo, is that a real option?",
+    "which drugs make up the first-month cocktail?",
+    "the pharmacy gave me Imkeldi instead of tablets, is it the same medicine?",
 ])
 def test_rules_leave_answerable_questions_alone(scope: ScopeChecker, question: str) -> None:
     assert scope.check(question) is None
@@ -82,3 +102,31 @@ def test_asking_the_harms_of_a_named_only_drug_is_declined_with_its_name(real_as
     answer = real_assistant.ask("does methotrexate cause hair loss?")
     assert not answer.answerable and "methotrexate" in answer.reason
     assert real_assistant.ask("is methotrexate used in induction chemo?").answerable
+
+
+def test_scope_model_declines_at_its_threshold_and_only_for_its_own_vectors() -> None:
+    model = ScopeModel(weights=np.array([2.0, 0.0, -1.0]), bias=0.0, threshold=0.7)
+    assert model.probability(np.array([1.0, 0.0]), 0.0) == pytest.approx(1 / (1 + np.exp(-2.0)))
+    assert model.declines(np.array([1.0, 0.0]), 0.0)  # 0.88 >= 0.7
+    assert not model.declines(np.array([1.0, 0.0]), 1.5)  # a strong match pulls it under
+    assert not model.declines(None, 0.0)  # lexical mode: no vector
+    assert not model.declines(np.ones(5), 0.0)  # another encoder's vector: not what it was fitted on
+
+
+def test_the_shipped_scope_model_is_opt_in_and_decides_ask(real_assistant) -> None:
+    """Off by default (no gain on dev, eval/report.md); when on, a question is declined exactly when the
+    model's probability for its vector reaches the threshold and nothing else declined it."""
+    model = ScopeModel.load()
+    assert model is not None and model.weights.size == 385 and 0.3 <= model.threshold < 1.0
+    assert not real_assistant.cfg.scope_model
+    on = real_assistant.with_config(scope_model=True)
+    assert on.scope_model is not None
+    for question in ["how many minutes does the CAR T infusion itself take?", "what are the side effects of Gleevec?",
+                     "which hospitals near Denver give obe-cel?", "what is consolidation therapy?"]:
+        retrieval = on.retriever.retrieve(on.prepare_query(question)[1], dense_query=on.dense_query(question))
+        expected = model.probability(retrieval.vector, retrieval.confidence) >= model.threshold
+        off = real_assistant.ask(question)
+        answer = on.ask(question)
+        if off.answerable:
+            assert answer.answerable == (not expected), question
+            assert (answer.reason == OUT_OF_SCOPE) == expected

@@ -1,0 +1,79 @@
+"""Fit the out-of-scope model (qa.scope.ScopeModel) on the training questions and write qa/data/scope_model.json.
+
+    .venv/bin/python eval/train_scope.py [--questions eval/train_questions.jsonl] [--folds 2] [--extra-false 0.01]
+
+Features are the question's vector from the tuned query encoder plus the best passage's cosine; the label is
+out of scope. As for the reranker, the vectors are cross-fitted (eval/crossfit.py: each question is encoded
+by an encoder that never trained on it). The decision threshold is picked on the training questions too:
+with 5-fold cross-validated probabilities, the lowest threshold whose declines, added to what the rules and
+the match threshold already decline, cost at most --extra-false more answerable questions. Neither `dev`
+nor `test` is used. Deterministic: same data, same weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from crossfit import fold_assistants
+
+from qa.evaluate import load_questions
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--questions", type=Path, default=ROOT / "eval" / "train_questions.jsonl")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--folds", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=ROOT / "qa" / "data" / "scope_model.json")
+    parser.add_argument("--C", type=float, default=10.0, help="inverse regularisation strength")
+    parser.add_argument("--extra-false", type=float, default=0.01,
+                        help="answerable questions the model may add to the declines (fraction)")
+    args = parser.parse_args()
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    questions = [q for q in load_questions(args.questions) if q.split == args.split]
+    rows, labels, declined = [], [], []
+    for fold, assistant in fold_assistants(questions, args.folds, scope_model=False):
+        for q in fold:
+            answer = assistant.ask(q.question, list(q.history))
+            vector = assistant.embedder.embed_query(assistant.dense_query(q.question, q.history))
+            rows.append(np.append(vector.ravel(), answer.confidence))
+            labels.append(not q.answerable)
+            declined.append(not answer.answerable)
+    x, y, already = np.array(rows), np.array(labels), np.array(declined)
+    model = LogisticRegression(C=args.C, max_iter=5000)
+    cv = cross_val_predict(model, x, y, cv=StratifiedKFold(5, shuffle=True, random_state=0),
+                           method="predict_proba")[:, 1]
+    budget = already[~y].mean() + args.extra_false
+    grid = [round(t, 2) for t in np.arange(0.30, 1.0, 0.01)]
+    threshold = next(t for t in grid if (already | (cv >= t))[~y].mean() <= budget)
+    after = already | (cv >= threshold)
+    model.fit(x, y)
+    out = {
+        "features": "tuned query vector (384) + best passage cosine",
+        "weights": [round(float(w), 6) for w in model.coef_[0]],
+        "bias": round(float(model.intercept_[0]), 6),
+        "threshold": threshold,
+        "C": args.C,
+        "trained_on": f"{args.questions.name} split={args.split}: {int((~y).sum())} answerable, {int(y.sum())} "
+                      f"out of scope ({args.folds}-fold cross-fitted query encoders)",
+        "cross_validated": {
+            "without_model": {"out_of_scope_declined": round(float(already[y].mean()), 3),
+                              "answerable_declined": round(float(already[~y].mean()), 3)},
+            "with_model": {"out_of_scope_declined": round(float(after[y].mean()), 3),
+                           "answerable_declined": round(float(after[~y].mean()), 3)},
+        },
+    }
+    args.out.write_text(json.dumps(out) + "\n", encoding="utf-8")
+    print(json.dumps({k: v for k, v in out.items() if k not in ("weights",)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
