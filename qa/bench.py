@@ -409,7 +409,9 @@ def measure_warm(assistant: Any, questions: list[tuple[str, list[str]]], profile
     cfg = assistant.cfg
     retriever = assistant.retriever
     index = assistant.index
-    model = assistant.embedder.inner.model
+    tuned = getattr(assistant.embedder, "query", None)  # qa.adapt.QueryTunedEmbedder: questions go through it
+    encode_query = tuned.embed if tuned is not None else assistant.embedder.embed
+    model = (tuned if tuned is not None else assistant.embedder.inner).model
     fixed = _FixedVector(assistant.embedder.dim)
     # The same retrieve() (and reranker) with the vector handed in.
     no_model = Retriever(index, fixed, cfg, getattr(retriever, "reranker", None))
@@ -432,7 +434,7 @@ def measure_warm(assistant: Any, questions: list[tuple[str, list[str]]], profile
             ask_t[key].append(answer.timings[key])
         query = answer.query
         t = time.perf_counter()
-        qv = np.asarray(assistant.embedder.embed([query]), dtype=np.float32).reshape(1, -1)
+        qv = np.asarray(encode_query([query]), dtype=np.float32).reshape(1, -1)
         t_embed = time.perf_counter()
         dense = retriever.dense_run(qv, depth)
         t_dense = time.perf_counter()
