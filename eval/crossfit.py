@@ -27,6 +27,17 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "index" / "crossfit"
 
 
+def fit_parser(doc: str, out: Path, c: float) -> argparse.ArgumentParser:
+    """The options every script that fits a model on cross-fitted training questions shares."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--questions", type=Path, default=ROOT / "eval" / "train_questions.jsonl")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--folds", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=out)
+    parser.add_argument("--C", type=float, default=c, help="inverse regularisation strength")
+    return parser
+
+
 def folds_of(questions: list[GoldQuestion], folds: int) -> list[list[GoldQuestion]]:
     """A fixed shuffle cut into folds: same questions, same folds."""
     shuffled = list(questions)

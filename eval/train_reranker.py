@@ -12,12 +12,11 @@ questions are cut into folds, and each fold's features come from an encoder trai
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
-from crossfit import fold_assistants
+from crossfit import fit_parser, fold_assistants
 
 from qa.evaluate import is_relevant, load_questions
 from qa.rerank import FEATURES
@@ -26,12 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--questions", type=Path, default=ROOT / "eval" / "train_questions.jsonl")
-    parser.add_argument("--split", default="train")
-    parser.add_argument("--folds", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=ROOT / "qa" / "data" / "reranker.json")
-    parser.add_argument("--C", type=float, default=1.0, help="inverse regularisation strength")
+    parser = fit_parser(__doc__, ROOT / "qa" / "data" / "reranker.json", 1.0)
     args = parser.parse_args()
 
     from sklearn.linear_model import LogisticRegression

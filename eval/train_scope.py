@@ -12,12 +12,11 @@ nor `test` is used. Deterministic: same data, same weights.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
-from crossfit import fold_assistants
+from crossfit import fit_parser, fold_assistants
 
 from qa.evaluate import load_questions
 
@@ -25,12 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--questions", type=Path, default=ROOT / "eval" / "train_questions.jsonl")
-    parser.add_argument("--split", default="train")
-    parser.add_argument("--folds", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=ROOT / "qa" / "data" / "scope_model.json")
-    parser.add_argument("--C", type=float, default=10.0, help="inverse regularisation strength")
+    parser = fit_parser(__doc__, ROOT / "qa" / "data" / "scope_model.json", 10.0)
     parser.add_argument("--extra-false", type=float, default=0.01,
                         help="answerable questions the model may add to the declines (fraction)")
     args = parser.parse_args()
