@@ -89,7 +89,8 @@ class ScopeModel:
     query encoder (qa.adapt) and the best passage's cosine, fitted by eval/train_scope.py on the training
     questions (answerable against out of scope, with cross-fitted encoders). It catches near misses no rule
     names ("how long does the stem cell infusion take?"); its threshold was picked on the training
-    questions for about 1 point of extra false declines."""
+    questions for about 1 point of extra false declines. Off by default (Config.scope_model): on dev it
+    caught nothing the rules miss."""
 
     weights: np.ndarray  # one per vector dimension, then one for the confidence
     bias: float
