@@ -9,8 +9,9 @@ Only the query side is trained. Passages keep the bundled model's vectors, so th
 and the tuned encoder still speaks the same vector space (a corpus change only means retraining, which
 `Assistant.load` does like an index rebuild). The loss is cross-entropy over *every* passage and sentence of
 the index (no sampled negatives: the corpus is small enough to score all of it each step), with several
-positives when a gold span is repeated in overlapping passages. It takes a minute or two on two CPU cores,
-is deterministic for a given thread count, and runs offline.
+positives when a gold span is repeated in overlapping passages. It takes two to three minutes on two CPU
+cores and runs offline. It is seeded, but two threads do not add up floats in a fixed order, so two trainings
+differ in the last bits (measured: the same dev numbers, one or two test questions apart).
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ import json
 import re
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
 
@@ -106,12 +105,10 @@ class ScopeModel:
         return self.probability(vector, confidence) >= self.threshold
 
     @classmethod
-    def load(cls, path: Path | None = None) -> ScopeModel | None:
+    def load(cls) -> ScopeModel | None:
         """The shipped model (qa/data/scope_model.json), or None when there is none."""
         try:
-            text = path.read_text(encoding="utf-8") if path else \
-                resources.files("qa").joinpath("data/scope_model.json").read_text(encoding="utf-8")
+            data = json.loads(resources.files("qa").joinpath("data/scope_model.json").read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
-        data = json.loads(text)
         return cls(np.array(data["weights"], dtype=np.float64), float(data["bias"]), float(data["threshold"]))
