@@ -9,9 +9,10 @@ Only the query side is trained. Passages keep the bundled model's vectors, so th
 and the tuned encoder still speaks the same vector space (a corpus change only means retraining, which
 `Assistant.load` does like an index rebuild). The loss is cross-entropy over *every* passage and sentence of
 the index (no sampled negatives: the corpus is small enough to score all of it each step), with several
-positives when a gold span is repeated in overlapping passages. It takes two to three minutes on two CPU
-cores and runs offline. It is seeded, but two threads do not add up floats in a fixed order, so two trainings
-differ in the last bits (measured: the same dev numbers, one or two test questions apart).
+positives when a gold span is repeated in overlapping passages. It takes about three minutes on two CPU
+cores and runs offline. It is seeded and runs torch's deterministic algorithms: without them two trainings on
+the same questions gave different weights (one or two test questions apart); with them, byte-identical ones,
+on a quiet machine and on a busy one alike.
 """
 
 from __future__ import annotations
@@ -92,8 +93,9 @@ def train(base_model: str, data: list[Example], chunk_vectors: np.ndarray, sente
     """Fine-tune a fresh copy of the base model so queries score their answers above every other row."""
     import torch
 
-    before = torch.get_num_threads()
+    before, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(max(threads, 1))
+    torch.use_deterministic_algorithms(True)  # a retraining from the repo should give the same encoder
     try:
         torch.manual_seed(seed)
         model = SentenceTransformerEmbedder(base_model).model  # its own instance: the caller's stays untouched
@@ -129,6 +131,7 @@ def train(base_model: str, data: list[Example], chunk_vectors: np.ndarray, sente
         return model
     finally:
         torch.set_num_threads(before)
+        torch.use_deterministic_algorithms(deterministic)
 
 
 def ensure_query_encoder(cfg: Config, index: Index, prepare: Callable[[str, list[str]], str],

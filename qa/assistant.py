@@ -159,7 +159,7 @@ class Assistant:
             if unknown:
                 reason = f"The pages don't mention {', '.join(unknown[:3])}."
         if (self.cfg.abstain_rules and self.cfg.scope_model and not reason and english and self.scope_model
-                and self.scope_model.declines(retrieval.vector, retrieval.confidence)):
+                and self.scope_model.declines(retrieval.vector, retrieval.confidence, self.cfg.scope_threshold)):
             reason = OUT_OF_SCOPE
         answerable = bool(retrieval.hits) and retrieval.confidence >= self.cfg.min_score and not reason
         t2 = time.perf_counter()

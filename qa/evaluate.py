@@ -27,7 +27,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "hybrid": {"mode": "hybrid", "expand_query": False, "abstain_rules": False, "rerank": False, "adapt": False},
     "default-base-model": {"adapt": False},
     "default-no-rerank": {"rerank": False},
-    "default-scope-model": {"scope_model": True},
+    "default-no-scope-model": {"scope_model": False},
     "default": {},
 }
 

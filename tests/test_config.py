@@ -75,6 +75,7 @@ def test_reads_the_process_environment_by_default(monkeypatch: pytest.MonkeyPatc
         ({"QA_CHUNK_TOKENS": "-5"}, "chunk_tokens"),
         ({"QA_OVERLAP_SENTENCES": "9"}, "overlap_sentences"),
         ({"QA_MIN_SCORE": "2"}, "min_score"),
+        ({"QA_SCOPE_THRESHOLD": "1.7"}, "scope_threshold"),
         ({"QA_PORT": "0"}, "port"),
     ],
 )

@@ -85,6 +85,21 @@ def test_shipped_gold_set_is_valid() -> None:
         assert len({q.page for q in qs if q.answerable}) == 8
 
 
+def test_shipped_validation_set_is_valid_and_apart_from_the_gold_set() -> None:
+    """eval/val_questions.jsonl decides between variants next to dev: valid, and no copy of a gold question."""
+    from qa.corpus import load_corpus
+    from qa.evaluate import fold
+
+    val = load_questions(ROOT / "eval" / "val_questions.jsonl")
+    assert validate_questions(val, load_corpus(ROOT / "corpus")) == []
+    assert {q.split for q in val} == {"val"}
+    assert sum(q.answerable for q in val) >= 150 and sum(not q.answerable for q in val) >= 80
+    gold = [set(fold(q.question).split()) for q in load_questions(ROOT / "eval" / "questions.jsonl")]
+    near = [q.id for q in val for words in [set(fold(q.question).split())]
+            if any(len(words & g) >= 0.8 * len(words | g) for g in gold)]
+    assert not near, f"validation questions (almost) word for word in the gold set: {near}"
+
+
 def test_loader_ignores_extra_fields(tmp_path: Path) -> None:
     path = tmp_path / "q.jsonl"
     path.write_text('{"id": "x1", "question": "hi", "gold_spans": [], "answerable": false, "extra": 1}\n')

@@ -105,28 +105,34 @@ def test_asking_the_harms_of_a_named_only_drug_is_declined_with_its_name(real_as
 
 
 def test_scope_model_declines_at_its_threshold_and_only_for_its_own_vectors() -> None:
-    model = ScopeModel(weights=np.array([2.0, 0.0, -1.0]), bias=0.0, threshold=0.7)
+    model = ScopeModel(weights=np.array([2.0, 0.0, -1.0]), bias=0.0)
     assert model.probability(np.array([1.0, 0.0]), 0.0) == pytest.approx(1 / (1 + np.exp(-2.0)))
-    assert model.declines(np.array([1.0, 0.0]), 0.0)  # 0.88 >= 0.7
-    assert not model.declines(np.array([1.0, 0.0]), 1.5)  # a strong match pulls it under
-    assert not model.declines(None, 0.0)  # lexical mode: no vector
-    assert not model.declines(np.ones(5), 0.0)  # another encoder's vector: not what it was fitted on
+    assert model.declines(np.array([1.0, 0.0]), 0.0, 0.7)  # 0.88 >= 0.7
+    assert not model.declines(np.array([1.0, 0.0]), 0.0, 0.9)
+    assert not model.declines(np.array([1.0, 0.0]), 1.5, 0.7)  # a strong match pulls it under
+    assert not model.declines(None, 0.0, 0.7)  # lexical mode: no vector
+    assert not model.declines(np.ones(5), 0.0, 0.7)  # another encoder's vector: not what it was fitted on
 
 
-def test_the_shipped_scope_model_is_opt_in_and_decides_ask(real_assistant) -> None:
-    """Off by default (no gain on dev, eval/report.md); when on, a question is declined exactly when the
-    model's probability for its vector reaches the threshold and nothing else declined it."""
+def test_the_shipped_scope_model_is_on_and_decides_ask(real_assistant) -> None:
+    """On by default (it pays on dev and the validation set, eval/experiments.md): a question is declined
+    by it exactly when its probability reaches Config.scope_threshold and nothing else declined it."""
     model = ScopeModel.load()
-    assert model is not None and model.weights.size == 385 and 0.3 <= model.threshold < 1.0
-    assert not real_assistant.cfg.scope_model
-    on = real_assistant.with_config(scope_model=True)
-    assert on.scope_model is not None
-    for question in ["how many minutes does the CAR T infusion itself take?", "what are the side effects of Gleevec?",
-                     "which hospitals near Denver give obe-cel?", "what is consolidation therapy?"]:
+    assert model is not None and model.weights.size == 385
+    on = real_assistant
+    assert on.cfg.scope_model and on.scope_model is not None
+    threshold = on.cfg.scope_threshold
+    off = real_assistant.with_config(scope_model=False)
+    outcomes = set()
+    for question in ["how long does the stem cell infusion take?", "what are the side effects of Gleevec?",
+                     "can I go swimming during maintenance?", "what is consolidation therapy?"]:
         retrieval = on.retriever.retrieve(on.prepare_query(question)[1], dense_query=on.dense_query(question))
-        expected = model.probability(retrieval.vector, retrieval.confidence) >= model.threshold
-        off = real_assistant.ask(question)
+        expected = model.probability(retrieval.vector, retrieval.confidence) >= threshold
+        without = off.ask(question)
         answer = on.ask(question)
-        if off.answerable:
+        assert answer.answerable <= without.answerable  # the model only ever adds declines
+        if without.answerable:
             assert answer.answerable == (not expected), question
             assert (answer.reason == OUT_OF_SCOPE) == expected
+            outcomes.add(expected)
+    assert outcomes == {True, False}  # the examples exercise both sides of the threshold
