@@ -18,6 +18,7 @@ on a quiet machine and on a busy one alike.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -79,12 +80,19 @@ def settings_key(cfg: Config, index: Index, train_sha: str) -> dict:
         "chunk_tokens": cfg.chunk_tokens,
         "overlap_sentences": cfg.overlap_sentences,
         "train_questions_sha256": train_sha,
+        "lay_terms_sha256": _lay_terms_sha(),  # the training queries are prepared with it
         "epochs": cfg.adapt_epochs,
         "learning_rate": cfg.adapt_lr,
         "temperature": TEMPERATURE,
         "batch_size": BATCH_SIZE,
         "seed": SEED,
     }
+
+
+def _lay_terms_sha() -> str:
+    from importlib import resources
+
+    return hashlib.sha256(resources.files("qa").joinpath("data/lay_terms.json").read_bytes()).hexdigest()
 
 
 def train(base_model: str, data: list[Example], chunk_vectors: np.ndarray, sentence_vectors: np.ndarray,

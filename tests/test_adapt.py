@@ -9,7 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.adapt import FOLDER, MANIFEST, WEIGHTS, QueryTunedEmbedder, _is_current, ensure_query_encoder, examples
+from qa.adapt import (
+    FOLDER,
+    MANIFEST,
+    WEIGHTS,
+    QueryTunedEmbedder,
+    _is_current,
+    _lay_terms_sha,
+    ensure_query_encoder,
+    examples,
+)
 from qa.assistant import Assistant
 from qa.config import Config
 from qa.errors import ConfigError
@@ -96,9 +105,12 @@ def test_the_real_assistant_asks_through_the_tuned_encoder(real_assistant, real_
 def test_a_stale_or_damaged_encoder_is_not_reused(real_assistant, real_cfg: Config, tmp_path: Path) -> None:
     folder = Path(real_cfg.index_dir) / FOLDER
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    key = {k: manifest[k] for k in ("base_model", "train_questions_sha256", "epochs", "learning_rate")}
+    key = {k: manifest[k] for k in ("base_model", "train_questions_sha256", "lay_terms_sha256", "epochs",
+                                    "learning_rate")}
     assert _is_current(folder, key)
+    assert key["lay_terms_sha256"] == _lay_terms_sha()  # the vocabulary that prepared the training queries
     assert not _is_current(folder, dict(key, train_questions_sha256="0" * 64))  # other training questions
+    assert not _is_current(folder, dict(key, lay_terms_sha256="0" * 64))  # an edited lay vocabulary
     assert not _is_current(folder, dict(key, epochs=key["epochs"] + 1))  # other settings
     copy = tmp_path / FOLDER
     shutil.copytree(folder, copy)
