@@ -155,7 +155,7 @@ def _targets(m: dict[str, Any], primary: str) -> list[str]:
     if "dev" in splits and "test" in splits:
         gap = ", ".join(f"{k} {splits['dev'].get(k, 0) - splits['test'].get(k, 0):+.3f}"
                         for k in ("hit@1", "hit@3", "mrr@10", "abstain_recall"))
-        lines += ["", f"dev minus test: {gap} (tuning used dev only)."]
+        lines += ["", f"dev minus test: {gap} (test was never tuned on)."]
     return lines + [""]
 
 
