@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.config import Config
-from qa.embedding import Embedder, SentenceTransformerEmbedder
+from qa.embedding import Embedder, OnnxQueryEncoder, SentenceTransformerEmbedder
 from qa.errors import ConfigError
 from qa.evaluate import fold, is_relevant, load_questions
 from qa.index import Index, sha256_file
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 FOLDER = "query_encoder"  # inside the index folder: rebuilt with it
 MANIFEST = "adapt.json"
 WEIGHTS = "model.safetensors"
+ONNX = "query.onnx"  # the same encoder for ONNX Runtime (Config.query_onnx): exported from WEIGHTS
 TEMPERATURE, BATCH_SIZE, SEED = 0.05, 16, 0  # fixed training settings (the tunable ones live in Config)
 
 
@@ -154,6 +155,8 @@ def ensure_query_encoder(cfg: Config, index: Index, prepare: Callable[[str, list
     folder = Path(cfg.index_dir) / FOLDER
     key = settings_key(cfg, index, sha256_file(train_path))
     if not force and _is_current(folder, key):
+        if cfg.query_onnx:
+            ensure_onnx(folder)
         return folder, "loaded"
     questions = [q for q in load_questions(train_path) if q.split == "train"]
     data = examples(index, questions, prepare)
@@ -166,7 +169,7 @@ def ensure_query_encoder(cfg: Config, index: Index, prepare: Callable[[str, list
                   epochs=cfg.adapt_epochs, lr=cfg.adapt_lr, threads=max(cfg.torch_threads, 2))
     seconds = time.perf_counter() - t0
     try:
-        _save(model, folder, dict(key, examples=len(data), train_seconds=round(seconds, 1)))
+        _save(model, folder, dict(key, examples=len(data), train_seconds=round(seconds, 1)), onnx=cfg.query_onnx)
     except OSError as e:  # read-only or full disk: keep serving with the model in memory, say so
         log.warning("could not write the query encoder to %s (%s)", folder, e.strerror or e)
         return _in_memory(model), f"trained in memory on {len(data)} questions; not saved: {e.strerror or e}"
@@ -177,7 +180,18 @@ def _in_memory(model) -> Path:  # type: ignore[no-untyped-def]
     """A temporary copy for a read-only index folder (removed with the process's temp files)."""
     tmp = Path(tempfile.mkdtemp(prefix="qa-query-encoder-"))
     model.save(str(tmp))
+    try:
+        (tmp / MANIFEST).write_text(json.dumps(export_onnx(model, tmp / ONNX)) + "\n", encoding="utf-8")
+    except (OSError, RuntimeError, ImportError, ConfigError) as e:
+        log.warning("no ONNX query encoder (%s); questions go through torch", e)
     return tmp
+
+
+def _manifest(folder: Path) -> dict:
+    try:
+        return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def _is_current(folder: Path, key: dict) -> bool:
@@ -189,13 +203,15 @@ def _is_current(folder: Path, key: dict) -> bool:
         return False
 
 
-def _save(model, folder: Path, manifest: dict) -> None:  # type: ignore[no-untyped-def]
+def _save(model, folder: Path, manifest: dict, onnx: bool = True) -> None:  # type: ignore[no-untyped-def]
     """Atomic like the index: a temporary folder renamed into place, manifest with the weights' checksum last."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     try:
         model.save(str(tmp))
         manifest = dict(manifest, weights_sha256=sha256_file(tmp / WEIGHTS))
+        if onnx:
+            manifest.update(export_onnx(model, tmp / ONNX))
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         if folder.exists():
             shutil.rmtree(folder)
@@ -206,15 +222,113 @@ def _save(model, folder: Path, manifest: dict) -> None:  # type: ignore[no-untyp
         raise
 
 
+PROBES = ("what is imatinib (Gleevec)?", "can chemo make my hair fall out",
+          "how long do I stay in the hospital after a bone marrow transplant and what are the risks of GVHD")
+
+
+def export_onnx(model, path: Path) -> dict:  # type: ignore[no-untyped-def]
+    """Write the encoder as one ONNX graph and check it against torch; its checksum for the manifest.
+
+    The graph holds the transformer plus mean pooling and normalisation, so ONNX Runtime returns the vector
+    sentence-transformers would. torch's TorchScript exporter traces one question; the sequence length stays
+    dynamic and padded batches stay correct (checked below on questions of different lengths).
+    """
+    import warnings
+
+    import onnxruntime
+    import torch
+
+    _pooling_is_mean(model)
+    bert = model[0].auto_model.eval()
+
+    class Graph(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
+            tokens = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                               token_type_ids=token_type_ids).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+            pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, dim=-1)
+
+    features = model.tokenizer([PROBES[0]], return_tensors="pt")
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    tmp = path.with_name(path.name + ".tmp")
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notes: the check below is what counts
+        torch.onnx.export(Graph(), tuple(features[n] for n in names), str(tmp), input_names=names,
+                          output_names=["vector"], opset_version=17, dynamo=False,
+                          dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "vector": {0: "batch"}})
+    session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+    batch = model.tokenizer(list(PROBES), return_tensors="np", padding=True)
+    got = session.run(None, {n: batch[n].astype(np.int64) for n in names})[0]
+    want = model.encode(list(PROBES), normalize_embeddings=True, convert_to_numpy=True)
+    cosine = float((got * want).sum(1).min())
+    if cosine < 0.9999:
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"the ONNX export of the query encoder disagrees with torch (cosine {cosine:.5f})")
+    os.replace(tmp, path)
+    return {"onnx_sha256": sha256_file(path), "onnx_max_tokens": int(model.max_seq_length)}
+
+
+def _pooling_is_mean(model) -> None:  # type: ignore[no-untyped-def]
+    modules = [type(m).__name__ for m in model]
+    pooling = getattr(model[1], "pooling_mode_mean_tokens", None) if len(modules) > 1 else None
+    if modules[:3] != ["Transformer", "Pooling", "Normalize"] or pooling is False:
+        raise ConfigError(f"the ONNX export expects Transformer + mean Pooling + Normalize, not {modules}")
+
+
+def ensure_onnx(folder: Path) -> bool:
+    """Export the ONNX graph of a saved encoder when it is missing or fails its checksum (an older build)."""
+    manifest_path = folder / MANIFEST
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if (folder / ONNX).exists() and sha256_file(folder / ONNX) == manifest.get("onnx_sha256"):
+            return True
+        model = SentenceTransformerEmbedder(str(folder)).model
+        manifest.update(export_onnx(model, folder / ONNX))
+        tmp = manifest_path.with_name(MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, manifest_path)
+        return True
+    except (OSError, ValueError, RuntimeError, ImportError, ConfigError) as e:  # read-only, odd model: torch serves
+        log.warning("no ONNX query encoder in %s (%s); questions go through torch", folder, e)
+        return False
+
+
 class QueryTunedEmbedder:
     """Passages through the base embedder (the index's space), questions through the tuned encoder."""
 
-    def __init__(self, base: Embedder, query_model: Path, threads: int = 0, cache_size: int = 2048) -> None:
+    def __init__(self, base: Embedder, query_model: Path, threads: int = 0, cache_size: int = 2048,
+                 onnx: bool = True) -> None:
         self.base = base
         self.name = base.name
+        self.folder = query_model
+        self.threads = threads
         # cache like the base does: a base without a query cache (qa bench's timing wrapper) gets none here either
-        self.query = SentenceTransformerEmbedder(str(query_model), threads=threads,
-                                                 cache_size=cache_size if hasattr(base, "embed_query") else 0)
+        self.cache_size = cache_size if hasattr(base, "embed_query") else 0
+        self.query: SentenceTransformerEmbedder | OnnxQueryEncoder
+        manifest = _manifest(query_model)
+        if onnx and (query_model / ONNX).exists() and "onnx_max_tokens" in manifest:
+            try:
+                self.query = OnnxQueryEncoder(query_model / ONNX, query_model / "tokenizer.json",
+                                              manifest["onnx_max_tokens"], threads=threads, cache_size=self.cache_size)
+                return
+            except Exception as e:  # onnxruntime's own errors (a damaged graph in a read-only folder): torch serves
+                log.warning("the ONNX query encoder did not load (%s); questions go through torch", e)
+        self.query = SentenceTransformerEmbedder(str(query_model), threads=threads, cache_size=self.cache_size)
+
+    @property
+    def runtime(self) -> str:
+        return "onnx" if isinstance(self.query, OnnxQueryEncoder) else "torch"
+
+    def with_runtime(self, onnx: bool) -> QueryTunedEmbedder:
+        """The same encoder run by the other runtime (evaluation compares the two)."""
+        if onnx == (self.runtime == "onnx"):
+            return self
+        return QueryTunedEmbedder(self.base, self.folder, self.threads, self.cache_size, onnx=onnx)
 
     @property
     def dim(self) -> int:

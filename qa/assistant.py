@@ -99,7 +99,7 @@ class Assistant:
         assistant = cls(index, embedder, cfg, status)
         folder, assistant.encoder_status = ensure_query_encoder(cfg, index, assistant.dense_query)
         if folder is not None:  # questions through the tuned encoder; the rest of the assistant is unchanged
-            assistant.embedder = QueryTunedEmbedder(embedder, folder, threads=cfg.torch_threads)
+            assistant.embedder = QueryTunedEmbedder(embedder, folder, threads=cfg.torch_threads, onnx=cfg.query_onnx)
             assistant.retriever = Retriever(index, assistant.embedder, cfg, assistant.reranker)
             assistant.scope_model = ScopeModel.load()
         return assistant
@@ -112,6 +112,8 @@ class Assistant:
         if not twin.cfg.adapt and isinstance(self.embedder, QueryTunedEmbedder):
             twin.embedder = self.embedder.base  # the bundled model for questions too: the unadapted pipeline
             twin.scope_model = None  # its vectors live in another space
+        elif isinstance(self.embedder, QueryTunedEmbedder):
+            twin.embedder = self.embedder.with_runtime(twin.cfg.query_onnx)
         twin.retriever = Retriever(self.index, twin.embedder, twin.cfg, self.reranker)
         return twin
 

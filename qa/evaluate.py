@@ -28,6 +28,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "default-base-model": {"adapt": False},
     "default-no-rerank": {"rerank": False},
     "default-no-scope-model": {"scope_model": False},
+    "default-torch-queries": {"query_onnx": False},  # the tuned encoder in torch instead of ONNX Runtime
     "default": {},
 }
 

@@ -12,10 +12,12 @@ import pytest
 from qa.adapt import (
     FOLDER,
     MANIFEST,
+    ONNX,
     WEIGHTS,
     QueryTunedEmbedder,
     _is_current,
     _lay_terms_sha,
+    ensure_onnx,
     ensure_query_encoder,
     examples,
 )
@@ -122,3 +124,55 @@ def test_a_stale_or_damaged_encoder_is_not_reused(real_assistant, real_cfg: Conf
     assert not _is_current(copy, key)
     (copy / MANIFEST).write_text("{not json", encoding="utf-8")
     assert not _is_current(copy, key)
+
+
+QUESTIONS = ["what is imatinib?", "can chemo make my hair fall out",
+             "Which drugs are used in the consolidation phase after remission, and for how long is it given?",
+             "spinal tap", "¿qué es la leucemia? — <b>ALL</b> ü"]
+
+
+def test_onnx_and_torch_give_the_same_question_vectors(real_assistant) -> None:
+    """The default runs the tuned encoder in ONNX Runtime; torch must agree, one by one and in padded batches."""
+    embedder = real_assistant.embedder
+    assert embedder.runtime == "onnx"
+    torch_twin = real_assistant.with_config(query_onnx=False)
+    assert torch_twin.embedder.runtime == "torch" and torch_twin.embedder.folder == embedder.folder
+    onnx_batch, torch_batch = embedder.query.embed(QUESTIONS), torch_twin.embedder.query.embed(QUESTIONS)
+    one_by_one = np.vstack([embedder.query.embed([q]) for q in QUESTIONS])
+    assert onnx_batch.shape == torch_batch.shape == (len(QUESTIONS), embedder.dim)
+    assert float((onnx_batch * torch_batch).sum(1).min()) > 0.9999
+    assert np.allclose(onnx_batch, one_by_one, atol=1e-5)  # padding does not change a question's vector
+    assert embedder.query.embed([]).shape == (0, embedder.dim)
+    long = "why " * 600  # past the 256 word pieces the model reads: truncated like sentence-transformers does
+    assert float(embedder.query.embed([long])[0] @ torch_twin.embedder.query.embed([long])[0]) > 0.9999
+    question = "what are the side effects of blinatumomab?"
+    first, second = real_assistant.ask(question), torch_twin.ask(question)
+    assert [p.chunk_id for p in first.passages] == [p.chunk_id for p in second.passages]
+
+
+def test_a_missing_or_damaged_onnx_graph_is_exported_again(real_assistant, tmp_path: Path) -> None:
+    folder = real_assistant.embedder.folder
+    copy = tmp_path / FOLDER
+    shutil.copytree(folder, copy)
+    manifest = json.loads((copy / MANIFEST).read_text(encoding="utf-8"))
+    (copy / ONNX).write_bytes(b"not a graph")
+    damaged = QueryTunedEmbedder(real_assistant.embedder.base, copy)  # as in a read-only folder: torch serves
+    assert damaged.runtime == "torch"
+    assert ensure_onnx(copy)
+    again = json.loads((copy / MANIFEST).read_text(encoding="utf-8"))
+    assert again["onnx_sha256"] == manifest["onnx_sha256"]  # the export is repeatable from the same weights
+    assert again["weights_sha256"] == manifest["weights_sha256"]
+    (copy / ONNX).unlink()
+    assert ensure_onnx(copy) and (copy / ONNX).exists()
+    repaired = QueryTunedEmbedder(real_assistant.embedder.base, copy)
+    assert repaired.runtime == "onnx"
+    assert QueryTunedEmbedder(real_assistant.embedder.base, copy, onnx=False).runtime == "torch"
+
+
+def test_query_onnx_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Config().query_onnx
+    monkeypatch.setenv("QA_QUERY_ONNX", "0")
+    assert not Config.from_env().query_onnx
+    monkeypatch.setenv("QA_QUERY_ONNX", "maybe")
+    with pytest.raises(ConfigError, match="QA_QUERY_ONNX"):
+        Config.from_env()
