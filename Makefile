@@ -33,7 +33,7 @@ eval: setup
 	$(VENV)/bin/qa eval --questions eval/questions.jsonl --out eval --notes eval/experiments.md
 	# the validation set (another writer, never trained on): the held-out check next to dev
 	$(VENV)/bin/qa eval --questions eval/val_questions.jsonl --out eval/val \
-		--config default --config default-no-scope-model --config default-base-model
+		--config default --config default-rules-always --config default-no-scope-model --config default-base-model
 
 bench: setup
 	$(VENV)/bin/qa bench

@@ -7,6 +7,8 @@ import time
 import unicodedata
 from dataclasses import replace
 
+import numpy as np
+
 from qa.adapt import QueryTunedEmbedder, ensure_query_encoder
 from qa.answer import format_answer
 from qa.config import Config
@@ -17,7 +19,7 @@ from qa.query import QueryExpander
 from qa.rerank import LinearReranker
 from qa.retrieval import Retriever
 from qa.safety import UrgentDetector
-from qa.scope import NamedOnly, ScopeChecker, ScopeModel
+from qa.scope import NamedOnly, ScopeChecker, ScopeModel, ScopeRule
 from qa.types import Answer
 
 _PHONE = re.compile(r"\b1-800-\d{3}-\d{4}\b")
@@ -117,6 +119,17 @@ class Assistant:
         twin.retriever = Retriever(self.index, twin.embedder, twin.cfg, self.reranker)
         return twin
 
+    def _declining_rule(self, rules: tuple[ScopeRule, ...], vector: np.ndarray | None,
+                        confidence: float) -> ScopeRule | None:
+        """The first matching scope rule that declines. A rule that fires on a mere mention of a topic needs the
+        scope model to agree the question is about it (Config.mention_threshold); without the model it declines."""
+        model = self.scope_model if self.cfg.scope_model else None
+        for rule in rules:
+            p = model.score(vector, confidence) if model and rule.mention and self.cfg.mention_threshold > 0 else None
+            if p is None or p >= self.cfg.mention_threshold:
+                return rule
+        return None
+
     def prepare_query(self, question: str, history: list[str] | tuple[str, ...] | None = None) -> tuple[str, str]:
         """(topic, query): the question with its follow-up context, and that with aliases and typo fixes."""
         past = [clean_question(h, self.cfg.max_question_chars)[0] for h in (history or [])]
@@ -143,17 +156,18 @@ class Assistant:
         urgent = self.urgent.detect(question)
         notice = self.urgent.notice if urgent else ""
         topic, query = self.prepare_query(question, history)
-        rule = self.scope.check(question) if self.cfg.abstain_rules else None
-        reason = rule.reason if rule else ""
-        named = self.named_only.check(question) if self.cfg.abstain_rules and not reason else []
-        if named:
-            their = "its" if len(named) == 1 else "their"
-            reason = f"The pages name {', '.join(named[:3])} but don't describe {their} side effects or risks."
+        rules = self.scope.matches(question) if self.cfg.abstain_rules else ()
         timings["prepare"] = (time.perf_counter() - t0) * 1000
         t1 = time.perf_counter()
         dense_query = topic if self.cfg.dense_plain_query else query
         retrieval = self.retriever.retrieve(query, k=k or self.cfg.k, mode=mode, dense_query=dense_query)
         timings["retrieve"] = (time.perf_counter() - t1) * 1000
+        rule = self._declining_rule(rules, retrieval.vector, retrieval.confidence)
+        reason = rule.reason if rule else ""
+        named = self.named_only.check(question) if self.cfg.abstain_rules and not reason else []
+        if named:
+            their = "its" if len(named) == 1 else "their"
+            reason = f"The pages name {', '.join(named[:3])} but don't describe {their} side effects or risks."
         if self.cfg.abstain_rules and not reason and english and retrieval.confidence < self.cfg.unknown_name_score:
             # a drug or disease the pages never name, and nothing else in the question matches strongly
             # (another language's words are all "unknown": the threshold decides for those)

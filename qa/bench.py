@@ -473,8 +473,10 @@ def measure_warm(assistant: Any, questions: list[tuple[str, list[str]]], profile
         "ratio_total_to_embedding_p95": round(ask["total"]["p95"] / bare_s["p95"], 2) if bare_s["n"] else None,
         "torch_threads": _torch_threads(),
         "query_runtime": getattr(assistant.embedder, "runtime", "torch"),
+        "encoder_threads": cfg.torch_threads,  # ONNX Runtime's intra-op threads, set from the same setting
     }
-    result["one_torch_thread"] = _one_thread(assistant, bare_encode, questions)
+    if result["query_runtime"] == "torch":  # ONNX Runtime's threads are fixed when its session opens
+        result["one_torch_thread"] = _one_thread(assistant, bare_encode, questions)
     if profile_to is not None:
         result["profile"] = _profile(lambda: [assistant.ask(q, h) for q, h in questions], profile_to)
     return result
@@ -722,7 +724,8 @@ class _HttpAsk:
 
 # Where a sampled server stack spends its time, by the nearest frame (from the leaf) that names a library.
 STACK_CATEGORIES = (
-    ("model (torch / transformers)", ("torch/", "transformers/", "sentence_transformers/", "tokenizers/")),
+    ("model (torch / ONNX Runtime / transformers)",
+     ("torch/", "transformers/", "sentence_transformers/", "tokenizers/", "onnxruntime/")),
     ("FAISS", ("faiss/",)),
     ("qa pipeline (BM25, fusion, answer)", ("qa/", "bm25s/", "Stemmer", "rapidfuzz/")),
     (
@@ -1416,7 +1419,8 @@ def render_report(results: dict[str, Any], plots: list[str]) -> str:
             "",
             f"{w['questions']} evaluation questions after {WARMUP} warm-up asks, query-vector cache "
             "disabled, "
-            f"questions encoded by {w.get('query_runtime', 'torch')}, torch threads {w['torch_threads']}. "
+            f"questions encoded by {w.get('query_runtime', 'torch')} "
+            f"({w.get('encoder_threads', w['torch_threads'])} intra-op threads). "
             "Each stage is timed on its own right after the ask, and a bare encode of the question "
             "(the same encoder, no cache) right after that, so machine noise hits all three alike.",
             "",

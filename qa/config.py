@@ -39,6 +39,7 @@ class Config:
     abstain_rules: bool = True  # decline what the pages never cover (qa/data/scope.json) and unknown names
     scope_model: bool = True  # learned out-of-scope model (qa/data/scope_model.json, eval/train_scope.py)
     scope_threshold: float = 0.60  # its decline probability (picked on dev + val: eval/experiments.md)
+    mention_threshold: float = 0.10  # a "mention" rule (scope.json) needs this scope-model probability (dev + val)
     unknown_name_score: float = 0.55  # an unknown name declines only when the best match is weaker than this
     adapt: bool = True  # questions go through a query encoder fine-tuned on train_questions (qa/adapt.py)
     train_questions: Path = Path("eval/train_questions.jsonl")  # split "train" only: never dev or test
@@ -65,8 +66,9 @@ class Config:
             raise ConfigError(f"overlap_sentences must be 0..3, not {self.overlap_sentences!r}")
         if not -1.0 <= self.min_score <= 1.0:
             raise ConfigError(f"min_score is a cosine similarity in [-1, 1], not {self.min_score!r}")
-        if not 0.0 <= self.scope_threshold <= 1.0:
-            raise ConfigError(f"scope_threshold is a probability in [0, 1], not {self.scope_threshold!r}")
+        for name in ("scope_threshold", "mention_threshold"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} is a probability in [0, 1], not {getattr(self, name)!r}")
 
     def replace(self, **changes: object) -> Config:
         """A copy with some fields changed; None values are ignored (unset CLI flags)."""

@@ -16,6 +16,9 @@ class ScopeRule:
     reason: str
     patterns: tuple[re.Pattern[str], ...]
     unless: tuple[re.Pattern[str], ...] = ()  # the rule does not apply when one of these matches
+    # fires on a mere mention of a topic (insurance, a child, another cancer), which an answerable question can
+    # make on the way ("our insurance won't pay; could a clinical trial help?"): the scope model must agree
+    mention: bool = False
 
     def applies(self, text: str) -> bool:
         return any(p.search(text) for p in self.patterns) and not any(u.search(text) for u in self.unless)
@@ -32,14 +35,18 @@ class ScopeChecker:
         raw = json.loads(resources.files("qa").joinpath("data/scope.json").read_text(encoding="utf-8"))
         return cls(tuple(
             ScopeRule(r["name"], r["reason"], tuple(re.compile(p, re.I) for p in r["patterns"]),
-                      tuple(re.compile(p, re.I) for p in r.get("unless", ())))
+                      tuple(re.compile(p, re.I) for p in r.get("unless", ())), bool(r.get("mention", False)))
             for r in raw["rules"]
         ))
 
+    def matches(self, question: str) -> tuple[ScopeRule, ...]:
+        """Every rule the question falls under, in the file's order."""
+        text = question.replace("’", "'")
+        return tuple(r for r in self.rules if r.applies(text))
+
     def check(self, question: str) -> ScopeRule | None:
         """The first rule the question falls under, or None when it may be answerable."""
-        text = question.replace("’", "'")
-        return next((r for r in self.rules if r.applies(text)), None)
+        return next(iter(self.matches(question)), None)
 
 
 _ASKS_HARM = re.compile(r"\b(side[- ]?effects?|adverse|toxicit\w*|cause[sd]?|causing|damage[sd]?|harm\w*|risks?|"
@@ -97,10 +104,15 @@ class ScopeModel:
         x = np.append(np.asarray(vector, dtype=np.float64).ravel(), confidence)
         return float(1.0 / (1.0 + np.exp(-(x @ self.weights + self.bias))))
 
-    def declines(self, vector: np.ndarray | None, confidence: float, threshold: float) -> bool:
+    def score(self, vector: np.ndarray | None, confidence: float) -> float | None:
+        """The probability, or None for a vector it was not fitted on (lexical mode, another encoder)."""
         if vector is None or np.asarray(vector).size + 1 != self.weights.size:
-            return False  # lexical mode, or another encoder than the model was fitted on
-        return self.probability(vector, confidence) >= threshold
+            return None
+        return self.probability(vector, confidence)
+
+    def declines(self, vector: np.ndarray | None, confidence: float, threshold: float) -> bool:
+        p = self.score(vector, confidence)
+        return p is not None and p >= threshold
 
     @classmethod
     def load(cls) -> ScopeModel | None:

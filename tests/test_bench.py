@@ -129,7 +129,7 @@ def test_stack_shares_attribute_each_sample_to_the_nearest_library_frame() -> No
     # 10 busy samples (the 5 waiting in select are left out): torch leaf 6, qa leaf 2,
     # json under uvicorn counts as the server 1, nothing named 1
     shares = bench.stack_shares(raw)
-    assert shares["model (torch / transformers)"] == 0.6
+    assert shares["model (torch / ONNX Runtime / transformers)"] == 0.6
     assert shares["qa pipeline (BM25, fusion, answer)"] == 0.2
     assert shares["Gradio / HTTP / asyncio"] == 0.1 and shares["other"] == 0.1
     assert bench.stack_shares("") == {}

@@ -76,6 +76,7 @@ def test_reads_the_process_environment_by_default(monkeypatch: pytest.MonkeyPatc
         ({"QA_OVERLAP_SENTENCES": "9"}, "overlap_sentences"),
         ({"QA_MIN_SCORE": "2"}, "min_score"),
         ({"QA_SCOPE_THRESHOLD": "1.7"}, "scope_threshold"),
+        ({"QA_MENTION_THRESHOLD": "-0.1"}, "mention_threshold"),
         ({"QA_PORT": "0"}, "port"),
     ],
 )

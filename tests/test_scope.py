@@ -136,3 +136,49 @@ def test_the_shipped_scope_model_is_on_and_decides_ask(real_assistant) -> None:
             assert (answer.reason == OUT_OF_SCOPE) == expected
             outcomes.add(expected)
     assert outcomes == {True, False}  # the examples exercise both sides of the threshold
+
+
+MENTION_RULES = {"cost", "children", "other cancers", "pregnancy and fertility", "diet and lifestyle", "not covered"}
+
+
+def test_mention_rules_are_the_topic_word_lists(scope: ScopeChecker) -> None:
+    """Rules that fire on a mere mention of a topic are marked; rules about what a question asks are not."""
+    assert {r.name for r in scope.rules if r.mention} == MENTION_RULES
+    question = "my 6 year old needs chemo, what is the dose of imatinib and does insurance pay?"
+    assert [r.name for r in scope.matches(question)][:3] == ["dose", "cost", "children"]
+    assert scope.check(question).name == "dose"
+
+
+LOOK_ALIKES = ["My kids keep asking what maintenance therapy is. How long does it last?",
+               "We can't afford much, so is a clinical trial an option when ALL comes back?"]
+NEAR_MISSES = ["does insurance pay for blinatumomab", "how is ALL treated in children"]
+
+
+@pytest.mark.parametrize("question", LOOK_ALIKES + NEAR_MISSES)
+def test_a_mention_rule_declines_only_when_the_scope_model_agrees(real_assistant, question: str) -> None:
+    """Config.mention_threshold: a question that names insurance or kids on the way is answered when the scope
+    model says it is not about that; 0 restores the rule's decline; rules about the ask itself are never gated."""
+    on = real_assistant
+    rule = on.scope.check(question)
+    assert rule is not None and rule.mention
+    retrieval = on.retriever.retrieve(on.prepare_query(question)[1], dense_query=on.dense_query(question))
+    p = on.scope_model.probability(retrieval.vector, retrieval.confidence)
+    answer = on.ask(question)
+    assert answer.answerable == (p < on.cfg.mention_threshold), (question, p)
+    if not answer.answerable:
+        assert answer.reason == rule.reason
+    if question in LOOK_ALIKES:
+        assert p < on.cfg.mention_threshold / 2, (question, p)  # far from the edge, whichever encoder trained
+        assert "clinical trial" in answer.passages[0].text.lower() or "maintenance" in answer.passages[0].text.lower()
+    else:
+        assert p > 0.5, (question, p)
+    always = on.with_config(mention_threshold=0.0)
+    assert not always.ask(question).answerable and always.ask(question).reason == rule.reason
+    assert not on.with_config(scope_model=False).ask(question).answerable  # without the model the rules decide
+
+
+def test_rules_about_the_ask_are_never_gated(real_assistant) -> None:
+    never = real_assistant.with_config(mention_threshold=1.0)  # no mention rule could decline now
+    dose = never.ask("what is the usual dose of imatinib")
+    assert not dose.answerable and "doses" in dose.reason
+    assert never.ask("My kids keep asking what maintenance therapy is. How long does it last?").answerable
