@@ -78,6 +78,11 @@ class SentenceTransformerEmbedder:
 
     @property
     def dim(self) -> int:
+        """Read from the model folder when it says so plainly: checking an index must not load torch (seconds)."""
+        if self._model is None:
+            declared = declared_dim(resolve_model_path(self.name))
+            if declared is not None:
+                return declared
         return int(self.model.get_embedding_dimension())
 
     @property
@@ -174,6 +179,21 @@ class OnnxQueryEncoder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return _cached(self._cache, self._cache_size, text, self.embed)
+
+
+def declared_dim(folder: Path) -> int | None:
+    """The vector size of a Transformer + Pooling (+ Normalize) model from its config files, else None."""
+    import json
+
+    try:
+        modules = [m["type"].rsplit(".", 1)[-1] for m in json.loads((folder / "modules.json").read_text("utf-8"))]
+        pooling = json.loads((folder / "1_Pooling" / "config.json").read_text("utf-8"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if modules not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
+        return None  # a Dense layer or other module may change the size: ask the loaded model
+    dim = pooling.get("embedding_dimension", pooling.get("word_embedding_dimension"))
+    return dim if isinstance(dim, int) and dim > 0 else None
 
 
 def known_words(name: str) -> frozenset[str]:

@@ -1,8 +1,9 @@
-"""Second-stage scorer: a small linear model over retrieval features, trained on the dev split.
+"""Second-stage scorer: a small linear model over retrieval features, trained on the training questions.
 
 There is no offline cross-encoder (MODELS.md), so the reranker combines signals the first stage already
 has (passage and sentence cosine, BM25, fused rank) with word coverage of the question. Its weights live in
-qa/data/reranker.json, written by eval/train_reranker.py from the gold set's dev questions only.
+qa/data/reranker.json, written by eval/train_reranker.py from the training questions (eval/train_questions.jsonl),
+with cross-fitted features; neither dev nor test is used.
 """
 
 from __future__ import annotations

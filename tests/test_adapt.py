@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -176,3 +178,26 @@ def test_query_onnx_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QA_QUERY_ONNX", "maybe")
     with pytest.raises(ConfigError, match="QA_QUERY_ONNX"):
         Config.from_env()
+
+
+def test_serving_a_built_index_never_loads_torch(real_assistant, real_cfg: Config) -> None:
+    """With the index and the ONNX encoder on disk, starting and answering needs neither torch nor
+    sentence-transformers (seconds of import and hundreds of MB): the model folder declares its vector size."""
+    from qa.embedding import declared_dim, resolve_model_path
+
+    loaded = real_assistant.embedder.base.model.get_embedding_dimension()
+    assert declared_dim(resolve_model_path(real_cfg.model_name)) == loaded == 384
+    script = (
+        "import sys, json\n"
+        "from pathlib import Path\n"
+        "from qa import Assistant, Config\n"
+        f"cfg = Config(corpus_dir=Path({str(real_cfg.corpus_dir)!r}), index_dir=Path({str(real_cfg.index_dir)!r}),"
+        f" train_questions=Path({str(real_cfg.train_questions)!r}))\n"
+        "a = Assistant.load(cfg)\n"
+        "answer = a.ask('what are the side effects of blinatumomab?')\n"
+        "print(json.dumps([a.status, a.encoder_status, a.embedder.runtime, answer.answerable,"
+        " 'torch' in sys.modules, 'sentence_transformers' in sys.modules]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == ["loaded", "loaded", "onnx", True, False, False]
