@@ -47,7 +47,7 @@ class Config:
     adapt_lr: float = 5e-5  # AdamW learning rate (picked on dev)
     query_onnx: bool = True  # the tuned encoder runs in ONNX Runtime: the same vectors in about half the time
     dense_plain_query: bool = False  # embed the question without appended aliases (BM25 still gets them)
-    torch_threads: int = 1  # per process; one thread keeps tails short on shared cores (qa bench); 0 = torch default
+    torch_threads: int = 1  # per process, torch and ONNX Runtime; one keeps tails short on shared cores; 0 = default
     max_question_chars: int = 2000  # longer messages are answered on their first part
     log_questions: bool = False  # privacy: questions are written (data_dir/questions.jsonl) only when on
     data_dir: Path = Path("data")  # where opt-in logs (feedback, questions) go
