@@ -1420,7 +1420,7 @@ def render_report(results: dict[str, Any], plots: list[str]) -> str:
             f"{w['questions']} evaluation questions after {WARMUP} warm-up asks, query-vector cache "
             "disabled, "
             f"questions encoded by {w.get('query_runtime', 'torch')} "
-            f"({w.get('encoder_threads', w['torch_threads'])} intra-op threads). "
+            f"(intra-op threads: {w.get('encoder_threads', w['torch_threads'])}). "
             "Each stage is timed on its own right after the ask, and a bare encode of the question "
             "(the same encoder, no cache) right after that, so machine noise hits all three alike.",
             "",
@@ -1709,12 +1709,10 @@ def analysis(r: dict[str, Any]) -> list[str]:
             text += f" Where the server's busy CPU goes (py-spy, all threads, `{prof['file']}`): {shares}."
         text += (
             " What would meet it: less CPU per answer — 40/s needs ≤ 50 ms of CPU per answer on 2 "
-            "cores, "
-            "so (a) a cheaper forward pass (quantised ONNX model, 2-3×), (b) batching the queries that "
-            "arrive "
-            "together into one `model.encode` call, (c) the load generator on another machine, and (d) "
-            "beyond "
-            "one box, replicas (README, 'Beyond one machine')."
+            "cores, so (a) a cheaper path for the largest share above (for Gradio's queue and HTTP "
+            "handling, a plain HTTP endpoint for API clients next to the chat), (b) batching the questions "
+            "that arrive together into one encoder call, (c) the load generator on another machine, and (d) "
+            "beyond one box, replicas (README, 'Beyond one machine')."
         )
         notes.append(text)
     if "server_rss_mb" in missed:
