@@ -188,18 +188,20 @@ def _in_memory(model) -> Path:  # type: ignore[no-untyped-def]
 
 
 def _manifest(folder: Path) -> dict:
+    """The encoder folder's manifest, or {} when it is missing or damaged."""
     try:
-        return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    return manifest if isinstance(manifest, dict) else {}
 
 
 def _is_current(folder: Path, key: dict) -> bool:
+    manifest = _manifest(folder)
     try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        return (all(manifest.get(k) == v for k, v in key.items())
+        return (bool(manifest) and all(manifest.get(k) == v for k, v in key.items())
                 and sha256_file(folder / WEIGHTS) == manifest.get("weights_sha256"))
-    except (OSError, ValueError, AttributeError):
+    except OSError:
         return False
 
 
