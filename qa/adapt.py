@@ -284,9 +284,8 @@ def _pooling_is_mean(model) -> None:  # type: ignore[no-untyped-def]
 
 def ensure_onnx(folder: Path) -> bool:
     """Export the ONNX graph of a saved encoder when it is missing or fails its checksum (an older build)."""
-    manifest_path = folder / MANIFEST
+    manifest_path, manifest = folder / MANIFEST, _manifest(folder)
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         if (folder / ONNX).exists() and sha256_file(folder / ONNX) == manifest.get("onnx_sha256"):
             return True
         model = SentenceTransformerEmbedder(str(folder)).model

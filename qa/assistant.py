@@ -123,12 +123,11 @@ class Assistant:
                         confidence: float) -> ScopeRule | None:
         """The first matching scope rule that declines. A rule that fires on a mere mention of a topic needs the
         scope model to agree the question is about it (Config.mention_threshold); without the model it declines."""
-        model = self.scope_model if self.cfg.scope_model else None
-        for rule in rules:
-            p = model.score(vector, confidence) if model and rule.mention and self.cfg.mention_threshold > 0 else None
-            if p is None or p >= self.cfg.mention_threshold:
-                return rule
-        return None
+        p = None
+        gated = self.cfg.scope_model and self.scope_model and self.cfg.mention_threshold > 0
+        if gated and any(r.mention for r in rules):
+            p = self.scope_model.score(vector, confidence)
+        return next((r for r in rules if not r.mention or p is None or p >= self.cfg.mention_threshold), None)
 
     def prepare_query(self, question: str, history: list[str] | tuple[str, ...] | None = None) -> tuple[str, str]:
         """(topic, query): the question with its follow-up context, and that with aliases and typo fixes."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections import OrderedDict
 from collections.abc import Callable
@@ -146,7 +147,6 @@ class OnnxQueryEncoder:
         self._tokenizer = Tokenizer.from_file(str(tokenizer))
         self._tokenizer.enable_truncation(max_tokens)
         self._tokenizer.enable_padding()
-        self._max_tokens = max_tokens
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._dim = int(self._session.get_outputs()[0].shape[-1])
@@ -154,13 +154,6 @@ class OnnxQueryEncoder:
     @property
     def dim(self) -> int:
         return self._dim
-
-    @property
-    def max_tokens(self) -> int:
-        return self._max_tokens
-
-    def count_tokens(self, text: str) -> int:
-        return len(self._tokenizer.encode(text).ids)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Normalised vectors, like SentenceTransformerEmbedder.embed."""
@@ -183,8 +176,6 @@ class OnnxQueryEncoder:
 
 def declared_dim(folder: Path) -> int | None:
     """The vector size of a Transformer + Pooling (+ Normalize) model from its config files, else None."""
-    import json
-
     try:
         modules = [m["type"].rsplit(".", 1)[-1] for m in json.loads((folder / "modules.json").read_text("utf-8"))]
         pooling = json.loads((folder / "1_Pooling" / "config.json").read_text("utf-8"))
