@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -78,29 +79,53 @@ class QueryExpander:
     lay_terms: dict[str, list[str]]
     vocabulary: set[str]  # lower-case words of the corpus
     known_words: frozenset[str] = field(default_factory=frozenset)  # ordinary English: never "corrected"
+    frequency: dict[str, int] = field(default_factory=dict)  # corpus word counts: a tie goes to the commoner word
+    bigrams: frozenset[tuple[str, str]] = frozenset()  # adjacent corpus words: a tie goes to the one that fits
 
     @classmethod
     def from_chunks(cls, chunks: list[Chunk], known_words: frozenset[str] = frozenset()) -> QueryExpander:
         texts = [c.text for c in chunks] + sorted({c.context for c in chunks})
         aliases = mine_aliases(texts)
         lay = _load_lay_terms()
-        vocabulary = {w for t in texts for w in words(t)}
+        tokens = [words(t) for t in texts]
+        vocabulary = {w for ws in tokens for w in ws}
         vocabulary |= {w for phrase in list(aliases) + list(lay) for w in words(phrase)}
-        return cls(aliases, lay, vocabulary, known_words)
+        frequency = Counter(w for ws in tokens for w in ws)
+        bigrams = frozenset(pair for ws in tokens for pair in zip(ws, ws[1:], strict=False))
+        return cls(aliases, lay, vocabulary, known_words, dict(frequency), bigrams)
 
     def correct(self, text: str) -> str:
         """Replace words that are neither in the corpus nor ordinary English with the closest corpus word."""
-        from rapidfuzz import fuzz, process
-
         out = text
-        for word in set(re.findall(r"(?<![\w'-])[A-Za-z]{5,}(?![\w'-])", text)):
+        context = words(text)
+        for word in dict.fromkeys(re.findall(r"(?<![\w'-])[A-Za-z]{5,}(?![\w'-])", text)):
             low = word.lower()
             if low in self.vocabulary or low in self.known_words or low in STOPWORDS:
                 continue
-            match = process.extractOne(low, self.vocabulary, scorer=fuzz.ratio, score_cutoff=80)
-            if match and abs(len(match[0]) - len(low)) <= 3:
-                out = re.sub(rf"\b{re.escape(word)}\b", match[0], out)
+            match = self._closest(low, context)
+            if match and abs(len(match) - len(low)) <= 3:
+                out = re.sub(rf"\b{re.escape(word)}\b", match, out)
         return out
+
+    def _closest(self, low: str, context: list[str]) -> str | None:
+        """The most similar corpus word. Equally similar ones ("relase": release, relapse) are told apart by the
+        neighbouring words ("cytokine relase" -> release), then by corpus frequency, then alphabetically, so the
+        answer never depends on set order (which changes with every process's hash seed)."""
+        from rapidfuzz import fuzz, process
+
+        found = process.extract(low, self.vocabulary, scorer=fuzz.ratio, score_cutoff=80, limit=None)
+        if not found:
+            return None
+        top = max(score for _, score, _ in found)
+        neighbours = [(context[i - 1] if i else None, context[i + 1] if i + 1 < len(context) else None)
+                      for i, w in enumerate(context) if w == low]
+
+        def fits(candidate: str) -> int:
+            return sum((before, candidate) in self.bigrams or (candidate, after) in self.bigrams
+                       for before, after in neighbours)
+
+        tied = [c for c, score, _ in found if score == top]
+        return min(tied, key=lambda c: (-fits(c), -self.frequency.get(c, 0), c))
 
     def unknown_names(self, text: str) -> list[str]:
         """Words that are not in the corpus, not ordinary English and not a typo of a corpus word:
