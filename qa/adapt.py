@@ -11,9 +11,10 @@ and the tuned encoder still speaks the same vector space (a corpus change only m
 the index (no sampled negatives: the corpus is small enough to score all of it each step), with several
 positives when a gold span is repeated in overlapping passages. It takes about three minutes on two CPU
 cores and runs offline. It is seeded and runs torch's deterministic algorithms: without them two trainings on
-the same questions gave different weights (one or two test questions apart); with them, trainings on one
-installation give byte-identical weights, on a quiet machine and a busy one alike. A second installation with
-the same package versions (a fresh clone) trained other weights, one test question apart; why is not known.
+the same questions gave different weights (one or two test questions apart). The training queries must be
+deterministic too: typo correction once settled a tie by set order, which changes with each process's hash
+seed, so one training question was prepared two ways and installations seemed to train different weights
+(qa.query now breaks ties by context). A fresh clone now trains byte-identical weights.
 """
 
 from __future__ import annotations
