@@ -34,6 +34,9 @@ eval: setup
 	# the validation set (another writer, never trained on): the held-out check next to dev
 	$(VENV)/bin/qa eval --questions eval/val_questions.jsonl --out eval/val \
 		--config default --config default-rules-always --config default-no-scope-model --config default-base-model
+	# the holdout set (a further writer): only ever reported, never used to choose anything
+	$(VENV)/bin/qa eval --questions eval/holdout_questions.jsonl --out eval/holdout \
+		--config default --config default-rules-always --config default-no-scope-model --config default-base-model
 
 bench: setup
 	$(VENV)/bin/qa bench

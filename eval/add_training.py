@@ -2,10 +2,10 @@
 
     .venv/bin/python eval/add_training.py NEW.jsonl [MORE.jsonl ...]
 
-A question is dropped when its wording matches an evaluation question (eval/questions.jsonl, or the
-validation set eval/val_questions.jsonl) or a training question already kept: the same folded text, or word
-overlap (Jaccard) of 0.8 or more. Lines with problems (span not verbatim in the corpus, duplicate id, ...) are
-reported and dropped too. Prints what it kept.
+A question is dropped when its wording matches an evaluation question (eval/questions.jsonl, the validation
+set eval/val_questions.jsonl or the holdout set eval/holdout_questions.jsonl) or a training question already
+kept: the same folded text, or word overlap (Jaccard) of 0.8 or more. Lines with problems (span not verbatim in
+the corpus, duplicate id, ...) are reported and dropped too. Prints what it kept.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ def main() -> None:
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--train", type=Path, default=ROOT / "eval" / "train_questions.jsonl")
     parser.add_argument("--evaluation", type=Path, nargs="+",
-                        default=[ROOT / "eval" / "questions.jsonl", ROOT / "eval" / "val_questions.jsonl"])
+                        default=[ROOT / "eval" / name for name in
+                                 ("questions.jsonl", "val_questions.jsonl", "holdout_questions.jsonl")])
     args = parser.parse_args()
     documents = load_corpus(ROOT / "corpus")
     evaluation = [set(fold(q.question).split()) for path in args.evaluation for q in load_questions(path)]

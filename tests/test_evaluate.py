@@ -100,6 +100,22 @@ def test_shipped_validation_set_is_valid_and_apart_from_the_gold_set() -> None:
     assert not near, f"validation questions (almost) word for word in the gold set: {near}"
 
 
+def test_shipped_holdout_set_is_valid_and_apart_from_every_other_set() -> None:
+    """eval/holdout_questions.jsonl is only ever reported: valid, and no copy of a question any other set holds."""
+    from qa.corpus import load_corpus
+    from qa.evaluate import fold
+
+    holdout = load_questions(ROOT / "eval" / "holdout_questions.jsonl")
+    assert validate_questions(holdout, load_corpus(ROOT / "corpus")) == []
+    assert {q.split for q in holdout} == {"holdout"}
+    assert sum(q.answerable for q in holdout) >= 120 and sum(not q.answerable for q in holdout) >= 40
+    names = ("questions.jsonl", "val_questions.jsonl", "train_questions.jsonl")
+    others = [set(fold(q.question).split()) for name in names for q in load_questions(ROOT / "eval" / name)]
+    near = [q.id for q in holdout for words in [set(fold(q.question).split())]
+            if any(len(words & o) >= 0.8 * len(words | o) for o in others)]
+    assert not near, f"holdout questions (almost) word for word in another set: {near}"
+
+
 def test_loader_ignores_extra_fields(tmp_path: Path) -> None:
     path = tmp_path / "q.jsonl"
     path.write_text('{"id": "x1", "question": "hi", "gold_spans": [], "answerable": false, "extra": 1}\n')
