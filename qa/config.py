@@ -31,7 +31,7 @@ class Config:
     dense_weight: float = 1.0  # weight of the dense run in fusion
     lexical_weight: float = 1.0  # weight of the BM25 run in fusion
     sentence_weight: float = 1.0  # weight of the best-sentence dense run in fusion
-    rerank: bool = True  # second-stage linear scorer over the fused candidates (qa/data/reranker.json, dev-trained)
+    rerank: bool = True  # second-stage linear scorer over the fused candidates (qa/data/reranker.json, fitted on train)
     rerank_depth: int = 20  # candidates the reranker sees
     min_score: float = 0.20  # best passage cosine below this -> "not in these pages" (picked on dev)
     expand_query: bool = True  # aliases, lay terms and typo correction on the query
