@@ -16,15 +16,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from qa.corpus import load_corpus
-from qa.evaluate import fold, load_questions, validate_questions
+from qa.evaluate import is_near_copy, load_questions, question_words, validate_questions
 
 ROOT = Path(__file__).resolve().parents[1]
-NEAR = 0.8
-
-
-def too_close(question: str, others: list[set[str]]) -> bool:
-    words = set(fold(question).split())
-    return any(words == o or len(words & o) / max(len(words | o), 1) >= NEAR for o in others)
 
 
 def main() -> None:
@@ -36,23 +30,23 @@ def main() -> None:
                                  ("questions.jsonl", "val_questions.jsonl", "holdout_questions.jsonl")])
     args = parser.parse_args()
     documents = load_corpus(ROOT / "corpus")
-    evaluation = [set(fold(q.question).split()) for path in args.evaluation for q in load_questions(path)]
+    evaluation = [question_words(q.question) for path in args.evaluation for q in load_questions(path)]
     train = load_questions(args.train)
-    kept_words = [set(fold(q.question).split()) for q in train]
+    kept_words = [question_words(q.question) for q in train]
     ids = {q.id for q in train}
     added, dropped = [], {"near an evaluation question": 0, "near a training question": 0, "invalid": 0}
     for path in args.files:
         for q in load_questions(path):
             if q.id in ids or validate_questions([q], documents) or q.split != "train":
                 dropped["invalid"] += 1
-            elif too_close(q.question, evaluation):
+            elif is_near_copy(question_words(q.question), evaluation):
                 dropped["near an evaluation question"] += 1
-            elif too_close(q.question, kept_words):
+            elif is_near_copy(question_words(q.question), kept_words):
                 dropped["near a training question"] += 1
             else:
                 added.append(q)
                 ids.add(q.id)
-                kept_words.append(set(fold(q.question).split()))
+                kept_words.append(question_words(q.question))
     with args.train.open("a", encoding="utf-8") as out:
         out.writelines(json.dumps(asdict(q), ensure_ascii=False) + "\n" for q in added)
     print(f"added {len(added)} ({sum(q.answerable for q in added)} answerable), dropped {dropped}")

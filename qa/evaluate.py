@@ -41,6 +41,20 @@ def fold(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", text))
 
 
+NEAR_COPY = 0.8  # word overlap (Jaccard) at which two questions count as one question reworded
+
+
+def question_words(text: str) -> frozenset[str]:
+    """The folded words of a question: what near-copy checks compare."""
+    return frozenset(fold(text).split())
+
+
+def is_near_copy(words: frozenset[str], others: Iterable[frozenset[str]]) -> bool:
+    """True when a question's words (nearly) repeat another's: how training, validation, holdout and the gold set
+    are kept apart (eval/add_training.py, and the tests that check the shipped sets)."""
+    return any(words == o or len(words & o) >= NEAR_COPY * len(words | o) for o in others)
+
+
 def _longest_run(span: list[str], passage: list[str]) -> int:
     """Length of the longest run of consecutive span words that appears in the passage (word-level LCS-substring)."""
     best = 0

@@ -80,15 +80,14 @@ def test_adaptation_off_and_a_missing_file_are_said(tiny_cfg: Config, fake_embed
 
 def test_shipped_training_questions_are_valid_and_disjoint_from_the_evaluation() -> None:
     from qa.corpus import load_corpus
-    from qa.evaluate import fold, load_questions, validate_questions
+    from qa.evaluate import is_near_copy, load_questions, question_words, validate_questions
 
     train = load_questions(ROOT / "eval" / "train_questions.jsonl")
     assert validate_questions(train, load_corpus(ROOT / "corpus")) == []
     assert {q.split for q in train} == {"train"} and len(train) >= 500
     held_out = [ROOT / "eval" / name for name in ("questions.jsonl", "val_questions.jsonl", "holdout_questions.jsonl")]
-    evaluation = [set(fold(q.question).split()) for path in held_out for q in load_questions(path)]
-    near = [q.question for q in train for words in [set(fold(q.question).split())]
-            if any(len(words & e) >= 0.8 * len(words | e) for e in evaluation)]  # eval/add_training.py's rule
+    evaluation = [question_words(q.question) for path in held_out for q in load_questions(path)]
+    near = [q.question for q in train if is_near_copy(question_words(q.question), evaluation)]
     assert not near, f"training questions (almost) word for word in a held-out set: {near[:3]}"
 
 

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from qa.evaluate import Result, abstention_metrics, is_relevant, load_questions, ranking_metrics, validate_questions
+from qa.evaluate import (
+    Result,
+    abstention_metrics,
+    is_near_copy,
+    is_relevant,
+    load_questions,
+    question_words,
+    ranking_metrics,
+    validate_questions,
+)
 from qa.types import Answer, GoldQuestion, Passage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,31 +97,27 @@ def test_shipped_gold_set_is_valid() -> None:
 def test_shipped_validation_set_is_valid_and_apart_from_the_gold_set() -> None:
     """eval/val_questions.jsonl decides between variants next to dev: valid, and no copy of a gold question."""
     from qa.corpus import load_corpus
-    from qa.evaluate import fold
 
     val = load_questions(ROOT / "eval" / "val_questions.jsonl")
     assert validate_questions(val, load_corpus(ROOT / "corpus")) == []
     assert {q.split for q in val} == {"val"}
     assert sum(q.answerable for q in val) >= 150 and sum(not q.answerable for q in val) >= 80
-    gold = [set(fold(q.question).split()) for q in load_questions(ROOT / "eval" / "questions.jsonl")]
-    near = [q.id for q in val for words in [set(fold(q.question).split())]
-            if any(len(words & g) >= 0.8 * len(words | g) for g in gold)]
+    gold = [question_words(q.question) for q in load_questions(ROOT / "eval" / "questions.jsonl")]
+    near = [q.id for q in val if is_near_copy(question_words(q.question), gold)]
     assert not near, f"validation questions (almost) word for word in the gold set: {near}"
 
 
 def test_shipped_holdout_set_is_valid_and_apart_from_every_other_set() -> None:
     """eval/holdout_questions.jsonl is only ever reported: valid, and no copy of a question any other set holds."""
     from qa.corpus import load_corpus
-    from qa.evaluate import fold
 
     holdout = load_questions(ROOT / "eval" / "holdout_questions.jsonl")
     assert validate_questions(holdout, load_corpus(ROOT / "corpus")) == []
     assert {q.split for q in holdout} == {"holdout"}
     assert sum(q.answerable for q in holdout) >= 120 and sum(not q.answerable for q in holdout) >= 40
     names = ("questions.jsonl", "val_questions.jsonl", "train_questions.jsonl")
-    others = [set(fold(q.question).split()) for name in names for q in load_questions(ROOT / "eval" / name)]
-    near = [q.id for q in holdout for words in [set(fold(q.question).split())]
-            if any(len(words & o) >= 0.8 * len(words | o) for o in others)]
+    others = [question_words(q.question) for name in names for q in load_questions(ROOT / "eval" / name)]
+    near = [q.id for q in holdout if is_near_copy(question_words(q.question), others)]
     assert not near, f"holdout questions (almost) word for word in another set: {near}"
 
 
