@@ -3,7 +3,11 @@
     .venv/bin/python eval/train_reranker.py [--questions eval/train_questions.jsonl] [--folds 2]
 
 Each answerable training question contributes its fused candidates (qa.Retriever.candidates), labelled
-relevant when they contain a gold span, and a logistic regression on standardized features is fitted.
+relevant when they contain a gold span. The model learns to order candidates within one question: every
+(relevant, not relevant) pair of the same question is one example, and a logistic regression without intercept
+is fitted on the difference of their standardized features (RankNet's pairwise loss with a linear scorer). A
+pointwise fit (relevant or not, across questions) spends its weights on telling strong questions from weak ones,
+which says nothing about which of one question's candidates comes first (eval/experiments.md, round 7).
 The features must look like they will for a new question, but the query encoder (qa.adapt) was tuned on
 these very questions and would score them too well. So the features are cross-fitted (eval/crossfit.py): the
 questions are cut into folds, and each fold's features come from an encoder trained on the other folds only. Neither
@@ -24,35 +28,57 @@ from qa.rerank import FEATURES
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pairwise_differences(groups: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Feature differences (relevant minus not relevant) over all such pairs within each question.
+
+    Questions with no relevant candidate, or only relevant ones, order nothing and give no pair.
+    """
+    out = [(rows[relevant][:, None, :] - rows[~relevant][None, :, :]).reshape(-1, rows.shape[1])
+           for rows, relevant in groups if relevant.any() and not relevant.all()]
+    return np.vstack(out) if out else np.zeros((0, len(FEATURES)))
+
+
+def fit_pairwise(groups: list[tuple[np.ndarray, np.ndarray]], C: float = 1.0) -> dict[str, object]:
+    """Weights, zero bias, mean and std of a linear scorer that orders each question's candidates.
+
+    groups holds (feature rows, relevant) per question. Each (relevant, other) pair is one example, once as
+    relevant minus other (label 1) and once mirrored (label 0): a balanced problem, fitted without intercept.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.vstack([rows for rows, _ in groups])
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
+    diffs = pairwise_differences([((rows - mean) / std, relevant) for rows, relevant in groups])
+    model = LogisticRegression(C=C, max_iter=3000, fit_intercept=False).fit(
+        np.vstack([diffs, -diffs]), np.r_[np.ones(len(diffs)), np.zeros(len(diffs))])
+    return {"weights": [round(float(w), 6) for w in model.coef_[0]], "bias": 0.0,
+            "mean": [round(float(v), 6) for v in mean], "std": [round(float(v), 6) for v in std]}
+
+
 def main() -> None:
     parser = fit_parser(__doc__, ROOT / "qa" / "data" / "reranker.json", 1.0)
     args = parser.parse_args()
 
-    from sklearn.linear_model import LogisticRegression
-
     questions = [q for q in load_questions(args.questions) if q.split == args.split]
-    rows, labels = [], []
+    groups: list[tuple[np.ndarray, np.ndarray]] = []  # (feature rows, relevant) per question
     for fold, assistant in fold_assistants(questions, args.folds, rerank=False):
         for q in fold:
             if not q.answerable:
                 continue
             _, query = assistant.prepare_query(q.question, list(q.history))
             hits, feats, _ = assistant.retriever.candidates(query, assistant.dense_query(q.question, q.history))
-            for hit, row in zip(hits, feats, strict=True):
-                rows.append(row)
-                labels.append(int(is_relevant(hit.chunk.text, q.gold_spans)))
-    x, y = np.array(rows), np.array(labels)
-    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
-    model = LogisticRegression(C=args.C, max_iter=1000).fit((x - mean) / std, y)
+            if hits:
+                groups.append((feats, np.array([is_relevant(h.chunk.text, q.gold_spans) for h in hits])))
+    model = fit_pairwise(groups, args.C)
     answerable = sum(q.answerable for q in questions)
+    relevant = sum(int(r.sum()) for _, r in groups)
     out = {
         "features": list(FEATURES),
-        "weights": [round(float(w), 6) for w in model.coef_[0]],
-        "bias": round(float(model.intercept_[0]), 6),
-        "mean": [round(float(v), 6) for v in mean],
-        "std": [round(float(v), 6) for v in std],
+        **model,
+        "objective": "pairwise: relevant vs other candidates of the same question",
         "trained_on": f"{args.questions.name} split={args.split}: {answerable} questions ({args.folds}-fold "
-                      f"cross-fitted query encoders), {len(y)} candidates, {int(y.sum())} relevant",
+                      f"cross-fitted query encoders), {sum(len(r) for r, _ in groups)} candidates, {relevant} "
+                      f"relevant, {len(pairwise_differences(groups))} pairs",
         "C": args.C,
     }
     args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

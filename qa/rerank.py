@@ -1,9 +1,10 @@
 """Second-stage scorer: a small linear model over retrieval features, trained on the training questions.
 
 There is no offline cross-encoder (MODELS.md), so the reranker combines signals the first stage already
-has (passage and sentence cosine, BM25, fused rank) with word coverage of the question. Its weights live in
-qa/data/reranker.json, written by eval/train_reranker.py from the training questions (eval/train_questions.jsonl),
-with cross-fitted features; neither dev nor test is used.
+has (passage and sentence cosine, BM25, fused rank) with word coverage of the question. It is trained to order one
+question's candidates (pairwise), not to say whether a passage is relevant: whether to answer at all is the scope
+stage's call. Its weights live in qa/data/reranker.json, written by eval/train_reranker.py from the training
+questions (eval/train_questions.jsonl), with cross-fitted features; neither dev nor test is used.
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ def candidate_features(rrf: float, rank: int, chunk_cos: float, sentence_cos: fl
 
 @dataclass(frozen=True)
 class LinearReranker:
-    """score = w . (x - mean) / std + b: a logistic-regression logit (higher = more likely to answer)."""
+    """score = w . (x - mean) / std + b, comparable within one question only.
+
+    Fitted pairwise, so score(a) - score(b) is the log-odds that a rather than b holds the answer.
+    """
 
     weights: np.ndarray
     bias: float
@@ -46,9 +50,6 @@ class LinearReranker:
 
     def score(self, rows: np.ndarray) -> np.ndarray:
         return ((rows - self.mean) / self.std) @ self.weights + self.bias
-
-    def probability(self, rows: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.score(rows)))
 
     @classmethod
     def from_dict(cls, data: dict) -> LinearReranker:
