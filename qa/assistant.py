@@ -63,7 +63,7 @@ def clean_question(message: object, max_chars: int) -> tuple[str, str]:
     text = re.sub(r"\s+", " ", text).strip()
     if len(text) > max_chars or huge:
         cut = text.rfind(" ", 0, max_chars)
-        text = text[: cut if cut > max_chars // 2 else max_chars]
+        text = text[: cut if cut > max_chars // 2 else max_chars].rstrip()  # a hard cut can end on a space
         return text, f"Your message was long, so I searched for its first {len(text)} characters."
     return text, ""
 
