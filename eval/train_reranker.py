@@ -35,7 +35,7 @@ def pairwise_differences(groups: list[tuple[np.ndarray, np.ndarray]]) -> np.ndar
     """
     out = [(rows[relevant][:, None, :] - rows[~relevant][None, :, :]).reshape(-1, rows.shape[1])
            for rows, relevant in groups if relevant.any() and not relevant.all()]
-    return np.vstack(out) if out else np.zeros((0, len(FEATURES)))
+    return np.vstack(out) if out else np.zeros((0, groups[0][0].shape[1] if groups else len(FEATURES)))
 
 
 def fit_pairwise(groups: list[tuple[np.ndarray, np.ndarray]], C: float = 1.0) -> dict[str, object]:

@@ -25,7 +25,8 @@ def test_pairwise_differences_by_hand() -> None:
 def test_questions_without_a_pair_give_none() -> None:
     rows = np.ones((3, 2))
     none = pairwise_differences([(rows, np.zeros(3, bool)), (rows, np.ones(3, bool))])
-    assert none.shape == (0, len(FEATURES))
+    assert none.shape == (0, 2)
+    assert pairwise_differences([]).shape == (0, len(FEATURES))
 
 
 def _groups(seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
