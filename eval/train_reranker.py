@@ -72,13 +72,14 @@ def main() -> None:
     model = fit_pairwise(groups, args.C)
     answerable = sum(q.answerable for q in questions)
     relevant = sum(int(r.sum()) for _, r in groups)
+    pairs = sum(int(r.sum()) * int((~r).sum()) for _, r in groups)  # what pairwise_differences builds
     out = {
         "features": list(FEATURES),
         **model,
         "objective": "pairwise: relevant vs other candidates of the same question",
         "trained_on": f"{args.questions.name} split={args.split}: {answerable} questions ({args.folds}-fold "
                       f"cross-fitted query encoders), {sum(len(r) for r, _ in groups)} candidates, {relevant} "
-                      f"relevant, {len(pairwise_differences(groups))} pairs",
+                      f"relevant, {pairs} pairs",
         "C": args.C,
     }
     args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
