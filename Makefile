@@ -29,14 +29,22 @@ test: setup browser
 index: setup
 	$(VENV)/bin/qa build
 
+CORPORA := $(wildcard eval/corpora/*/corpus)
+SHORT := --config tutorial --config hybrid --config never-decline --config default-no-scope-model --config default
+
 eval: setup
 	$(VENV)/bin/qa eval --questions eval/questions.jsonl --out eval --notes eval/experiments.md
-	# the validation set (another writer, never trained on): the held-out check next to dev
-	$(VENV)/bin/qa eval --questions eval/val_questions.jsonl --out eval/val \
-		--config default --config default-rules-always --config default-no-scope-model --config default-base-model
+	# the validation set (other writers, never trained on): the held-out check next to dev
+	$(VENV)/bin/qa eval --questions eval/val_questions.jsonl --out eval/val $(SHORT)
 	# the holdout set (a further writer): only ever reported, never used to choose anything
-	$(VENV)/bin/qa eval --questions eval/holdout_questions.jsonl --out eval/holdout \
-		--config default --config default-rules-always --config default-no-scope-model --config default-base-model
+	$(VENV)/bin/qa eval --questions eval/holdout_questions.jsonl --out eval/holdout $(SHORT)
+	# corpora nobody tuned for: each built (and learned) into its own index beside the others, never index/
+	for c in $(CORPORA); do d=$$(dirname $$c); n=$$(basename $$d); \
+		$(VENV)/bin/qa eval --corpus $$c --index .eval-index/$$n --questions $$d/patient_questions.jsonl \
+			--out $$d/report/patient $(SHORT) || exit 1; \
+		$(VENV)/bin/qa eval --corpus $$c --index .eval-index/$$n --questions $$d/medquad_questions.jsonl \
+			--out $$d/report/medquad $(SHORT) || exit 1; done
+	$(PY) eval/summary.py
 
 bench: setup
 	$(VENV)/bin/qa bench
@@ -45,4 +53,4 @@ lint: setup
 	$(VENV)/bin/ruff check qa app.py tests eval
 
 clean:
-	rm -rf index .pytest_cache
+	rm -rf index .eval-index .pytest_cache

@@ -8,21 +8,28 @@ from typing import Any
 from qa import Config
 from qa.feedback import QUESTIONS_FILENAME, Asked, FeedbackLog, Reason, Vote
 
-TITLE = "Questions about treating ALL in adults"
-HELPLINE = "1-800-227-2345"  # the American Cancer Society's number as the corpus prints it
 HEADER = """
 # {title}
 
-Ask in your own words. Every answer is **quoted word for word** from the American Cancer Society's pages
-on treating **acute lymphocytic leukemia (ALL) in adults**, with the page, the section and the date it was
-last revised.
+Ask in your own words. Every answer is **quoted word for word** from {by} on **{topic}**, with the page,
+the section and the date it was last revised.
 
-**This is not medical advice**, and it does not cover ALL in children or other cancers. For your own
-situation, ask your cancer care team, or call the American Cancer Society helpline at **{helpline}**.
+**This is not medical advice**, and it only covers what these pages say. For your own situation, ask your
+care team{helpline}.
 
 If you have a fever, bleeding that won't stop, trouble breathing or another urgent symptom, contact your
-cancer care team now, or call 911 if it is severe.
+care team now, or call 911 if it is severe.
 """
+
+
+def header(collection: Any) -> str:
+    """The page's heading and notes, in the words of corpus/sources.json (publisher, topic, helplines)."""
+    from qa.answer import escape_html
+
+    lines = [f"the {escape_html(name)} at **{escape_html(number)}**" for name, number in collection.helplines]
+    helpline = f", or call {' or '.join(lines)}" if lines else ""
+    return HEADER.format(title=escape_html(collection.title), by=escape_html(collection.by),
+                         topic=escape_html(collection.topic), helpline=helpline)
 FEEDBACK_ON = (
     "**Feedback is being saved on this server.** When you rate a reply with the thumbs up or down under "
     "it, your question, the earlier questions of this chat and any note you add are stored to improve the "
@@ -32,13 +39,6 @@ QUESTIONS_ON = (
     "**Questions are being saved on this server.** Each question you ask, with the earlier questions of this "
     "chat, is stored so the maintainers can improve the answers."
 )
-EXAMPLES = [
-    "What are the side effects of Gleevec?",
-    "How long does maintenance chemo last?",
-    "What is cytokine release syndrome with CAR T-cell therapy?",
-    "Can surgery cure ALL?",
-    "Why is a spinal tap done?",
-]
 CSS = """
 #qa-header { font-size: 1.05rem; line-height: 1.55; }
 #qa-header h1 { font-size: 1.7rem; margin-bottom: .4em; }
@@ -126,11 +126,12 @@ def build_demo(assistant: Any, feedback: FeedbackLog | None = None):  # type: ig
     import gradio as gr
 
     from qa import QAError
+    from qa.answer import PLAIN
 
     cfg = getattr(assistant, "cfg", None)
     if feedback is None and cfg is not None and getattr(cfg, "feedback", False):
         feedback = FeedbackLog.in_dir(cfg.data_dir)
-    helpline = getattr(assistant, "helpline", None) or HELPLINE
+    collection = getattr(assistant, "collection", None) or PLAIN
 
     questions = (FeedbackLog(cfg.data_dir / QUESTIONS_FILENAME)
                  if cfg is not None and getattr(cfg, "log_questions", False) else None)
@@ -206,8 +207,8 @@ def build_demo(assistant: Any, feedback: FeedbackLog | None = None):  # type: ig
         """The reply the chat shows (HTML/Markdown with quotes, highlights and numbered citations)."""
         return answer(message, list(history or [])).markdown  # type: ignore[no-any-return]
 
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
-        gr.Markdown(HEADER.format(title=TITLE, helpline=helpline), elem_id="qa-header")
+    with gr.Blocks(title=collection.title, analytics_enabled=False) as demo:
+        gr.Markdown(header(collection), elem_id="qa-header")
         if feedback is not None:
             gr.Markdown(FEEDBACK_ON, elem_id="qa-feedback-note")
         if questions is not None:
@@ -217,13 +218,14 @@ def build_demo(assistant: Any, feedback: FeedbackLog | None = None):  # type: ig
         vote_id = gr.State("")
         chatbot = gr.Chatbot(
             label="Conversation", show_label=False, elem_id="qa-chat", height="62vh", min_height=320,
-            examples=[{"text": q} for q in EXAMPLES],
+            examples=[{"text": q} for q in collection.examples] or None,
             placeholder="**Try one of these questions, or type your own below.**",
             feedback_options=("Like", "Dislike"), latex_delimiters=[], buttons=[],
             sanitize_html=True, render_markdown=True, allow_tags=False, autoscroll=False, layout="panel",
         )
         with gr.Row(equal_height=True):
-            textbox = gr.Textbox(placeholder="Type your question, e.g. What are the side effects of chemo?",
+            example = f", e.g. {collection.examples[0]}" if collection.examples else ""
+            textbox = gr.Textbox(placeholder=f"Type your question{example}",
                                  label="Your question", show_label=False, max_length=4000, lines=1,
                                  max_lines=6, submit_btn="Ask", scale=5, elem_id="qa-input")
         with gr.Row(visible=False, elem_id="qa-reason") as reason_row:
@@ -261,7 +263,7 @@ def main(cfg: Config | None = None) -> int:
     assistant = Assistant.load(cfg)
     feedback = f"; feedback saved to {cfg.data_dir}" if cfg.feedback else ""
     feedback += f"; questions logged to {cfg.data_dir / QUESTIONS_FILENAME}" if cfg.log_questions else ""
-    print(f"index {assistant.status}; query encoder {assistant.encoder_status}; "
+    print(f"index {assistant.status}; learned models {assistant.encoder_status}; "
           f"serving on http://{cfg.host}:{cfg.port}{feedback}", flush=True)
     demo = build_demo(assistant)
     demo.queue(default_concurrency_limit=4)

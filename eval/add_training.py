@@ -1,4 +1,4 @@
-"""Append new training questions to eval/train_questions.jsonl, keeping the training set apart from the evaluation.
+"""Append new training questions to corpus/train_questions.jsonl, keeping the training set apart from the evaluation.
 
     .venv/bin/python eval/add_training.py NEW.jsonl [MORE.jsonl ...]
 
@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from qa.corpus import load_corpus
-from qa.evaluate import is_near_copy, load_questions, question_words, validate_questions
+from qa.questions import is_near_copy, load_questions, question_words, validate_questions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("files", nargs="+", type=Path)
-    parser.add_argument("--train", type=Path, default=ROOT / "eval" / "train_questions.jsonl")
+    parser.add_argument("--train", type=Path, default=ROOT / "corpus" / "train_questions.jsonl")
     parser.add_argument("--evaluation", type=Path, nargs="+",
                         default=[ROOT / "eval" / name for name in
                                  ("questions.jsonl", "val_questions.jsonl", "holdout_questions.jsonl")])

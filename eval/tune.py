@@ -15,7 +15,8 @@ from pathlib import Path
 
 from qa import Assistant, Config
 from qa.embedding import SentenceTransformerEmbedder
-from qa.evaluate import CONFIGS, load_questions, run_config, summarize
+from qa.evaluate import CONFIGS, run_config, summarize
+from qa.questions import load_questions
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ("hit@1", "hit@3", "mrr@10", "abstain_recall", "false_abstain_rate", "mean_passage_words")

@@ -1,44 +1,31 @@
-"""Domain adaptation: a query encoder fine-tuned on training questions, against the index's own vectors.
+"""Domain adaptation: a query encoder fine-tuned on the corpus's own questions, against the index's own vectors.
 
-Patients ask in words the pages never use ("the nasty stuff", "my numbers"); the bundled model was never
-taught that they point at this corpus's passages. Here a copy of the model is fine-tuned on the questions
-of `eval/train_questions.jsonl` (split "train": never the evaluation's dev or test questions) so that each
-question's vector lands near the passages and sentences that answer it.
+Patients ask in words the pages never use ("the nasty stuff", "my numbers"); the bundled model was never taught
+that they point at this corpus's passages. A copy of the model is fine-tuned (qa.learn calls `train`) so that
+each training question's vector lands near the passages and sentences that answer it.
 
-Only the query side is trained. Passages keep the bundled model's vectors, so the index is not re-embedded
-and the tuned encoder still speaks the same vector space (a corpus change only means retraining, which
-`Assistant.load` does like an index rebuild). The loss is cross-entropy over *every* passage and sentence of
-the index (no sampled negatives: the corpus is small enough to score all of it each step), with several
-positives when a gold span is repeated in overlapping passages. It takes about three minutes on two CPU
-cores and runs offline. It is seeded and runs torch's deterministic algorithms: without them two trainings on
-the same questions gave different weights (one or two test questions apart). The training queries must be
-deterministic too: typo correction once settled a tie by set order, which changes with each process's hash
-seed, so one training question was prepared two ways and installations seemed to train different weights
-(qa.query now breaks ties by context). A fresh clone now trains byte-identical weights.
+Only the query side is trained. Passages keep the bundled model's vectors, so the index is not re-embedded and
+the tuned encoder still speaks the same vector space. The loss is cross-entropy over every passage and sentence
+of the index (a sample of them once the index is large), with several positives when a span is repeated in
+overlapping passages. It is seeded and runs torch's deterministic algorithms, so the same questions give the same
+weights; the questions themselves are deterministic too (qa.synthesize, and typo correction that never depends on
+a set's hash order).
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import logging
 import os
 import random
-import shutil
-import tempfile
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from qa.config import Config
 from qa.embedding import Embedder, OnnxQueryEncoder, SentenceTransformerEmbedder
 from qa.errors import ConfigError
-from qa.evaluate import fold, is_relevant, load_questions
-from qa.index import Index, sha256_file
+from qa.index import sha256_file
 
 log = logging.getLogger(__name__)
 FOLDER = "query_encoder"  # inside the index folder: rebuilt with it
@@ -55,47 +42,6 @@ class Example:
     query: str
     chunks: tuple[int, ...]  # rows of index.dense
     sentences: tuple[int, ...]  # rows of index.sentences (may be empty when no single sentence holds the span)
-
-
-def examples(index: Index, questions: list, prepare: Callable[[str, list[str]], str]) -> list[Example]:
-    """Training examples from gold questions: the prepared query, and every passage/sentence holding a span."""
-    sentence_text = [(row, chunk.text[s:e]) for row, chunk in enumerate(index.chunks) for s, e in chunk.sentences]
-    folded_sentences = [fold(t) for _, t in sentence_text]
-    out = []
-    for q in questions:
-        if not q.answerable:
-            continue
-        chunks = tuple(r for r, c in enumerate(index.chunks) if is_relevant(c.text, q.gold_spans))
-        if not chunks:
-            continue  # the span is not in this corpus (a maintainer changed it): skip, don't guess
-        spans = [fold(s) for s in q.gold_spans]
-        sentences = tuple(j for j, f in enumerate(folded_sentences)
-                          if f and sentence_text[j][0] in chunks and any(f in s or s in f for s in spans))
-        out.append(Example(prepare(q.question, list(q.history)), chunks, sentences))
-    return out
-
-
-def settings_key(cfg: Config, index: Index, train_sha: str) -> dict:
-    """Everything the tuned encoder depends on; a difference means retraining."""
-    return {
-        "base_model": cfg.model_name,
-        "index_corpus_sha256": index.manifest.get("corpus_sha256"),
-        "chunk_tokens": cfg.chunk_tokens,
-        "overlap_sentences": cfg.overlap_sentences,
-        "train_questions_sha256": train_sha,
-        "lay_terms_sha256": _lay_terms_sha(),  # the training queries are prepared with it
-        "epochs": cfg.adapt_epochs,
-        "learning_rate": cfg.adapt_lr,
-        "temperature": TEMPERATURE,
-        "batch_size": BATCH_SIZE,
-        "seed": SEED,
-    }
-
-
-def _lay_terms_sha() -> str:
-    from importlib import resources
-
-    return hashlib.sha256(resources.files("qa").joinpath("data/lay_terms.json").read_bytes()).hexdigest()
 
 
 def train(base_model: str, data: list[Example], chunk_vectors: np.ndarray, sentence_vectors: np.ndarray,
@@ -145,49 +91,6 @@ def train(base_model: str, data: list[Example], chunk_vectors: np.ndarray, sente
         torch.use_deterministic_algorithms(deterministic)
 
 
-def ensure_query_encoder(cfg: Config, index: Index, prepare: Callable[[str, list[str]], str],
-                         force: bool = False) -> tuple[Path | None, str]:
-    """The tuned encoder's folder (trained first when missing or stale) and what happened; None when not adapting."""
-    if not cfg.adapt:
-        return None, "base model (adaptation off)"
-    train_path = Path(cfg.train_questions)
-    if not train_path.exists():
-        raise ConfigError(f"training questions {train_path} do not exist; set QA_TRAIN_QUESTIONS or QA_ADAPT=0")
-    folder = Path(cfg.index_dir) / FOLDER
-    key = settings_key(cfg, index, sha256_file(train_path))
-    if not force and _is_current(folder, key):
-        if cfg.query_onnx:
-            ensure_onnx(folder)
-        return folder, "loaded"
-    questions = [q for q in load_questions(train_path) if q.split == "train"]
-    data = examples(index, questions, prepare)
-    if not data:
-        return None, f"base model (no training question of {train_path} matches this corpus)"
-    t0 = time.perf_counter()
-    chunk_vectors = np.vstack([index.dense.reconstruct(i) for i in range(index.dense.ntotal)])
-    sentence_vectors = np.vstack([index.sentences.reconstruct(i) for i in range(index.sentences.ntotal)])
-    model = train(cfg.model_name, data, chunk_vectors, sentence_vectors,
-                  epochs=cfg.adapt_epochs, lr=cfg.adapt_lr, threads=max(cfg.torch_threads, 2))
-    seconds = time.perf_counter() - t0
-    try:
-        _save(model, folder, dict(key, examples=len(data), train_seconds=round(seconds, 1)), onnx=cfg.query_onnx)
-    except OSError as e:  # read-only or full disk: keep serving with the model in memory, say so
-        log.warning("could not write the query encoder to %s (%s)", folder, e.strerror or e)
-        return _in_memory(model), f"trained in memory on {len(data)} questions; not saved: {e.strerror or e}"
-    return folder, f"trained on {len(data)} questions in {seconds:.0f} s"
-
-
-def _in_memory(model) -> Path:  # type: ignore[no-untyped-def]
-    """A temporary copy for a read-only index folder (removed with the process's temp files)."""
-    tmp = Path(tempfile.mkdtemp(prefix="qa-query-encoder-"))
-    model.save(str(tmp))
-    try:
-        (tmp / MANIFEST).write_text(json.dumps(export_onnx(model, tmp / ONNX)) + "\n", encoding="utf-8")
-    except (OSError, RuntimeError, ImportError, ConfigError) as e:
-        log.warning("no ONNX query encoder (%s); questions go through torch", e)
-    return tmp
-
-
 def _manifest(folder: Path) -> dict:
     """The encoder folder's manifest, or {} when it is missing or damaged."""
     try:
@@ -197,36 +100,9 @@ def _manifest(folder: Path) -> dict:
     return manifest if isinstance(manifest, dict) else {}
 
 
-def _is_current(folder: Path, key: dict) -> bool:
-    manifest = _manifest(folder)
-    try:
-        return (bool(manifest) and all(manifest.get(k) == v for k, v in key.items())
-                and sha256_file(folder / WEIGHTS) == manifest.get("weights_sha256"))
-    except OSError:
-        return False
-
-
-def _save(model, folder: Path, manifest: dict, onnx: bool = True) -> None:  # type: ignore[no-untyped-def]
-    """Atomic like the index: a temporary folder renamed into place, manifest with the weights' checksum last."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    try:
-        model.save(str(tmp))
-        manifest = dict(manifest, weights_sha256=sha256_file(tmp / WEIGHTS))
-        if onnx:
-            manifest.update(export_onnx(model, tmp / ONNX))
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(tmp)
-        raise
-
-
-PROBES = ("what is imatinib (Gleevec)?", "can chemo make my hair fall out",
-          "how long do I stay in the hospital after a bone marrow transplant and what are the risks of GVHD")
+# questions of different lengths the ONNX export is checked on (padding included): any text will do
+PROBES = ("what is it?", "can the treatment make my hair fall out",
+          "how long do I stay in the hospital after the procedure and what are the risks afterwards, in plain words")
 
 
 def export_onnx(model, path: Path) -> dict:  # type: ignore[no-untyped-def]
@@ -281,23 +157,6 @@ def _pooling_is_mean(model) -> None:  # type: ignore[no-untyped-def]
     pooling = getattr(model[1], "pooling_mode_mean_tokens", None) if len(modules) > 1 else None
     if modules[:3] != ["Transformer", "Pooling", "Normalize"] or pooling is False:
         raise ConfigError(f"the ONNX export expects Transformer + mean Pooling + Normalize, not {modules}")
-
-
-def ensure_onnx(folder: Path) -> bool:
-    """Export the ONNX graph of a saved encoder when it is missing or fails its checksum (an older build)."""
-    manifest_path, manifest = folder / MANIFEST, _manifest(folder)
-    try:
-        if (folder / ONNX).exists() and sha256_file(folder / ONNX) == manifest.get("onnx_sha256"):
-            return True
-        model = SentenceTransformerEmbedder(str(folder)).model
-        manifest.update(export_onnx(model, folder / ONNX))
-        tmp = manifest_path.with_name(MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, manifest_path)
-        return True
-    except (OSError, ValueError, RuntimeError, ImportError, ConfigError) as e:  # read-only, odd model: torch serves
-        log.warning("no ONNX query encoder in %s (%s); questions go through torch", folder, e)
-        return False
 
 
 class QueryTunedEmbedder:

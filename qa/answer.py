@@ -7,12 +7,14 @@ import re
 from itertools import groupby
 
 from qa.safety import urgent_notice
-from qa.types import Answer, Document, Hit, Passage
+from qa.types import Answer, Collection, Document, Hit, Passage
 
-DISCLAIMER = (
-    "Quoted word for word from the American Cancer Society's pages on treating ALL in adults. "
-    "This is information, not medical advice: your cancer care team knows your situation."
-)
+PLAIN = Collection(title="Questions about these pages", topic="the pages listed below")
+
+
+def disclaimer(collection: Collection) -> str:
+    return (f"Quoted word for word from {collection.by} on {collection.topic}. "
+            "This is information, not medical advice: your care team knows your situation.")
 
 # Characters that mean something to HTML, Markdown or the chat's LaTeX renderer. Each becomes a numeric
 # entity, which all those layers show as the plain character: corpus or patient text never becomes markup.
@@ -131,48 +133,49 @@ def _passage_html(n: int, p: Passage) -> str:
     return f'<div class="qa-passage">{_quote(p)}{_cite_line(n, p)}</div>'
 
 
-def render_markdown(passages: tuple[Passage, ...], shown: int, notice: str = "") -> str:
+def render_markdown(passages: tuple[Passage, ...], shown: int, notice: str = "", collection: Collection = PLAIN) -> str:
     """What the chat shows for an answerable question: one HTML block (no blank line: no Markdown in it)."""
     out = ['<div class="qa-answer">']
     if notice:
         out.append(_notice_html(notice))
-    out.append('<p class="qa-intro">From the American Cancer Society\'s pages, best match first:</p>')
+    out.append(f'<p class="qa-intro">{escape_html(f"From {collection.by}, best match first:")}</p>')
     out.extend(_passage_html(n, p) for n, p in enumerate(passages[:shown], start=1))
     more = passages[shown:]
     if more:
         folded = "".join(_passage_html(n, p) for n, p in enumerate(more, start=shown + 1))
         summary = f"<summary>More passages ({len(more)})</summary>"
         out.append(f'<details class="qa-more">{summary}{folded}</details>')
-    out.append(f'<p class="qa-disclaimer"><em>{escape_html(DISCLAIMER)}</em></p>')
+    out.append(f'<p class="qa-disclaimer"><em>{escape_html(disclaimer(collection))}</em></p>')
     out.append("</div>")
     return "\n".join(out)
 
 
-def render_not_found(pages: list[str], helpline: str | None, notice: str = "", reason: str = "") -> str:
-    """The honest, kind reply when nothing in the pages answers the question (plain Markdown)."""
+def render_not_found(pages: list[str], collection: Collection = PLAIN, notice: str = "", reason: str = "") -> str:
+    """The honest, kind reply when nothing in the pages answers the question (plain Markdown): what the pages do
+    cover, and where to ask instead (the care team; the publisher's helpline when sources.json gives one)."""
     out = []
     if notice:
         out.append(_notice_html(notice) + "\n")
     out.append("I'm sorry. I couldn't find that in these pages." + (f" {_escape(reason)}" if reason else ""))
-    out.append("\nI can only quote the American Cancer Society's pages on treating ALL in adults. "
-               "They cover:\n")
+    out.append(f"\nI can only quote {_escape(collection.by)} on {_escape(collection.topic)}. They cover:\n")
     out.extend(f"- {_escape(p)}" for p in pages)
     out.append("\nYou could try asking in other words, for example naming the treatment or the drug.")
-    ask = "For anything else, and for your own situation, your cancer care team is the best place to ask"
-    call = f", or call the American Cancer Society helpline at {helpline}." if helpline else "."
+    ask = "For anything else, and for your own situation, your care team is the best place to ask"
+    calls = [f"the {_escape(name)} at {_escape(number)}" for name, number in collection.helplines]
+    call = f", or call {' or '.join(calls)}." if calls else "."
     out.append(f"\n{ask}{call}")
     return "\n".join(out)
 
 
 def format_answer(question: str, query: str, hits: list[Hit] | tuple[Hit, ...],
                   documents: dict[str, Document], answerable: bool, shown: int = 3, notice: str = "",
-                  reason: str = "", helpline: str | None = None) -> Answer:
+                  reason: str = "", collection: Collection = PLAIN) -> Answer:
     """Build the Answer: passages with citations and the markdown the chat shows."""
     passages = tuple(to_passage(h, documents.get(h.chunk.doc_id)) for h in hits) if answerable else ()
     if answerable and passages:
-        markdown = render_markdown(passages, shown, notice)
+        markdown = render_markdown(passages, shown, notice, collection)
     else:
         pages = list(dict.fromkeys(d.title for d in documents.values()))
-        markdown = render_not_found(pages, helpline, notice, reason)
+        markdown = render_not_found(pages, collection, notice, reason)
     return Answer(question=question, query=query, answerable=bool(answerable and passages), passages=passages,
                   markdown=markdown, notice=notice, reason=reason)

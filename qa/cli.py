@@ -22,9 +22,12 @@ def _config(args: argparse.Namespace) -> Config:
     )
 
 
+def _say(message: str) -> None:
+    print(f"qa: {message}", file=sys.stderr, flush=True)
+
+
 def cmd_build(args: argparse.Namespace) -> int:
-    from qa.adapt import ensure_query_encoder
-    from qa.assistant import Assistant
+    from qa import learn
     from qa.embedding import SentenceTransformerEmbedder
     from qa.index import build_index
 
@@ -41,9 +44,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(f"built {cfg.index_dir}: {m['num_documents']} pages, {m['num_chunks']} passages, "
           f"{m['num_sentences']} sentences, model {m['model']} ({m['dim']} dims) "
           f"in {time.perf_counter() - started:.1f}s", flush=True)
-    # the saved index replaced any earlier query encoder: train the one for this corpus now, not at first ask
-    _, how = ensure_query_encoder(cfg, index, Assistant(index, embedder, cfg).dense_query)
-    print(f"query encoder: {how}")
+    # the saved index replaced any earlier learned models: fit the ones for this corpus now, not at first ask
+    learned = learn.ensure(cfg, index, embedder, _say)
+    print(learn.summary(learned, index))
     return 0
 
 
@@ -75,22 +78,37 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from qa import learn
     from qa.assistant import Assistant
-    from qa.evaluate import CONFIGS, evaluate, load_questions, validate_questions
-    from qa.report import write_report
+    from qa.evaluate import DEFAULT_CONFIGS, evaluate
+    from qa.questions import load_questions, validate_questions
+    from qa.report import OTHER_CORPUS_TARGETS, write_report
 
     cfg = _config(args)
-    questions = load_questions(args.questions)
-    assistant = Assistant.load(cfg)
-    problems = validate_questions(questions, assistant.index.documents)
-    for problem in problems[:20]:
-        print(f"qa: warning: {problem}", file=sys.stderr)
-    configs = args.config or list(CONFIGS)
-    metrics, results = evaluate(assistant, questions, configs, split=args.split, show_progress=True)
-    title = f"Retrieval evaluation: {Path(args.questions).name}" + (f", split {args.split}" if args.split else "")
+    question_files = args.questions or [Path("eval/questions.jsonl")]
+    questions = [q for path in question_files for q in load_questions(path)]
+    with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
+        if args.corpus is not None and args.index is None:  # another corpus: its own index, never index/
+            cfg = cfg.replace(index_dir=Path(tmp) / "index")
+            _say(f"building a temporary index for {args.corpus} (with its learned models)")
+        assistant = Assistant.load(cfg, progress=_say)
+        if assistant.status != "loaded" or not assistant.encoder_status.startswith("loaded"):
+            _say(f"index {assistant.status}; learned models {assistant.encoder_status}")
+        problems = validate_questions(questions, assistant.index.documents)
+        for problem in problems[:20]:
+            print(f"qa: warning: {problem}", file=sys.stderr)
+        configs = args.config or list(DEFAULT_CONFIGS)
+        metrics, results = evaluate(assistant, questions, configs, split=args.split, show_progress=True)
+    names = ", ".join(Path(p).name for p in question_files)
+    title = f"Retrieval evaluation: {names}" + (f", split {args.split}" if args.split else "")
     notes = args.notes.read_text(encoding="utf-8") if args.notes else ""
+    seed = args.corpus is None  # the shipped corpus has its own targets; any other is a corpus nobody tuned for
+    learned = learn.summary(assistant.learned, assistant.index) + "\n  rules switched off by these pages: " + \
+        (", ".join(name for name, _ in assistant.rules.switched_off) or "none")
     report = write_report(metrics, results, args.out, primary="default" if "default" in configs else configs[0],
-                          title=title, notes=notes)
+                          title=title, notes=notes, learned=learned, targets=None if seed else OTHER_CORPUS_TARGETS)
     keys = ("hit@1", "hit@3", "mrr@10", "ndcg@10", "abstain_recall", "false_abstain_rate", "latency_p95_ms")
     print(f"{'config':<10}" + "".join(f"{k:>20}" for k in keys))
     for name, m in metrics.items():
@@ -159,9 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the structured answer as JSON")
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("eval", help="evaluate retrieval on a gold question file and write a report")
+    p = sub.add_parser("eval", help="evaluate retrieval on gold question files and write a report; with --corpus "
+                                    "and no --index, a temporary index is built (and learned) for that corpus")
     common(p)
-    p.add_argument("--questions", type=Path, default=Path("eval/questions.jsonl"), help="JSONL gold questions")
+    p.add_argument("--questions", type=Path, action="append",
+                   help="JSONL gold questions (repeatable; default eval/questions.jsonl)")
     p.add_argument("--out", type=Path, default=Path("eval"), help="folder for results, metrics, report and plots")
     p.add_argument("--split", help="only this split (dev or test)")
     p.add_argument("--config", action="append", help="configuration to run (repeatable; default: all)")

@@ -7,11 +7,11 @@ import hashlib
 import json
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from qa.errors import CorpusError
-from qa.types import Document, Section
+from qa.types import Collection, Document, Section
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +248,10 @@ def load_corpus(corpus_dir: Path | str) -> list[Document]:
             reason = "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else str(e)
             log.warning("skipping corpus file %s: %s", rel, reason)
             continue
-        parsed = parse_text(text, rel, manifest.get(rel))
+        meta = manifest.get(rel)
+        if meta is not None and not isinstance(meta, dict):
+            raise CorpusError(f"{corpus_dir / MANIFEST}: the entry for {rel} must be an object")
+        parsed = parse_text(text, rel, meta)
         if not parsed:
             log.warning("skipping corpus file %s: no text to index", rel)
         docs.extend(parsed)
@@ -259,6 +262,44 @@ def load_corpus(corpus_dir: Path | str) -> list[Document]:
         dup = sorted({i for i in ids if ids.count(i) > 1})
         raise CorpusError(f"two pages share the id {dup[0]!r}; give them different titles")
     return docs
+
+
+def _text_list(value: object, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise CorpusError(f"{where}: expected a list of strings")
+    return tuple(v.strip() for v in value if v.strip())
+
+
+def load_collection(corpus_dir: Path | str, documents: list[Document]) -> Collection:
+    """Who wrote the pages, their helplines and what they are about: corpus/sources.json's "collection" entry and
+    each file's "publisher" and "helpline"; where it says nothing, worked out from the page titles. Nothing about
+    any particular publisher or disease is written in the code."""
+    manifest = _read_manifest(Path(corpus_dir))
+    about = manifest.get("collection") or {}
+    if not isinstance(about, dict):
+        raise CorpusError(f"{Path(corpus_dir) / MANIFEST}: 'collection' must be an object")
+    publishers = tuple(dict.fromkeys(d.publisher for d in documents if d.publisher))
+    helplines: list[tuple[str, str]] = []
+    for name, meta in manifest.items():
+        if name.startswith("_") or name == "collection" or not isinstance(meta, dict) or "helpline" not in meta:
+            continue
+        line = meta["helpline"]
+        if not (isinstance(line, dict) and isinstance(line.get("number"), str) and line["number"].strip()):
+            raise CorpusError(f"{Path(corpus_dir) / MANIFEST}: {name}: 'helpline' must be "
+                              '{"name": "...", "number": "..."}')
+        entry = (str(line.get("name") or meta.get("publisher") or "helpline").strip(), line["number"].strip())
+        if entry not in helplines:
+            helplines.append(entry)
+    titles = list(dict.fromkeys(d.title for d in documents))
+    topic = str(about.get("topic") or (" and ".join(titles) if len(titles) <= 2 else
+                                       f"the {len(titles)} pages listed below")).strip()
+    where = f"{Path(corpus_dir) / MANIFEST}: collection"
+    collection = Collection(title="", topic=topic, publishers=publishers, helplines=tuple(helplines),
+                            examples=_text_list(about.get("examples"), f"{where}.examples"))
+    title = str(about.get("title") or f"Questions about {collection.by}").strip()
+    return replace(collection, title=title)
 
 
 def corpus_fingerprint(corpus_dir: Path | str) -> str:

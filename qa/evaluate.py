@@ -2,128 +2,40 @@
 
 from __future__ import annotations
 
-import json
 import math
-import re
 import statistics
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from qa.chunking import count_tokens
-from qa.corpus import clean_inline
 from qa.errors import QAError
-from qa.types import Answer, Document, GoldQuestion
+from qa.questions import is_relevant
+from qa.types import Answer, GoldQuestion
 
 KINDS = ("plain", "clinical", "brand", "typo", "followup", "paraphrase", "out_of_scope", "emergency")
 KS = (1, 3, 5)
 # Configurations compared side by side; "default" is the shipped Config, the others change a few fields.
-# bm25, dense and hybrid are the standard baselines (bundled model, no adaptation); the default-* rows each take
-# one stage out of the shipped default (or run the query encoder in torch).
+# "tutorial" is the usual LangChain tutorial retriever (qa.baseline); bm25, dense and hybrid are the standard
+# baselines (bundled model, nothing learned, no abstention); "never-decline" is the whole pipeline with every
+# abstention check off (its ranking alone); the default-* rows each take one stage out of the shipped default.
+TUTORIAL = "tutorial"
+_PLAIN = {"expand_query": False, "abstain_rules": False, "min_score": -1.0, "adapt": False, "rerank": False}
 CONFIGS: dict[str, dict[str, Any]] = {
-    "bm25": {"mode": "lexical", "expand_query": False, "abstain_rules": False, "adapt": False},
-    "dense": {"mode": "dense", "expand_query": False, "abstain_rules": False, "adapt": False},
-    "hybrid": {"mode": "hybrid", "expand_query": False, "abstain_rules": False, "rerank": False, "adapt": False},
-    "default-base-model": {"adapt": False},
+    TUTORIAL: {},
+    "bm25": {**_PLAIN, "mode": "lexical"},
+    "dense": {**_PLAIN, "mode": "dense"},
+    "hybrid": {**_PLAIN, "mode": "hybrid"},
+    "never-decline": {"abstain_rules": False, "min_score": -1.0},
     "default-no-rerank": {"rerank": False},
     "default-no-scope-model": {"scope_model": False},
-    "default-rules-always": {"mention_threshold": 0.0},  # mention rules decline without asking the scope model
+    "default-rules-always": {"mention_rate": 1.0},  # mention rules decline without asking the scope model
     "default-torch-queries": {"query_onnx": False},  # the tuned encoder in torch instead of ONNX Runtime
     "default": {},
 }
-
-
-def fold(text: str) -> str:
-    """Compare text ignoring case, punctuation, whitespace, link markup and footnote marks."""
-    text = clean_inline(text).lower()
-    return " ".join(re.findall(r"[a-z0-9]+", text))
-
-
-NEAR_COPY = 0.8  # word overlap (Jaccard) at which two questions count as one question reworded
-
-
-def question_words(text: str) -> frozenset[str]:
-    """The folded words of a question: what near-copy checks compare."""
-    return frozenset(fold(text).split())
-
-
-def is_near_copy(words: frozenset[str], others: Iterable[frozenset[str]]) -> bool:
-    """True when a question's words (nearly) repeat another's: how training, validation, holdout and the gold set
-    are kept apart (eval/add_training.py, and the tests that check the shipped sets)."""
-    return any(words == o or len(words & o) >= NEAR_COPY * len(words | o) for o in others)
-
-
-def _longest_run(span: list[str], passage: list[str]) -> int:
-    """Length of the longest run of consecutive span words that appears in the passage (word-level LCS-substring)."""
-    best = 0
-    prev = [0] * (len(passage) + 1)
-    for a in span:
-        cur = [0] * (len(passage) + 1)
-        for j, b in enumerate(passage, start=1):
-            if a == b:
-                cur[j] = prev[j - 1] + 1
-                best = max(best, cur[j])
-        prev = cur
-    return best
-
-
-def is_relevant(passage: str, spans: Iterable[str], min_run: float = 0.75) -> bool:
-    """A passage answers when it contains a gold span, or >= 75% of a span's words as one run (cut by a chunk edge)."""
-    folded = fold(passage)
-    words = folded.split()
-    for span in spans:
-        f = fold(span)
-        if not f:
-            continue
-        if f in folded:
-            return True
-        span_words = f.split()
-        if _longest_run(span_words, words) >= math.ceil(min_run * len(span_words)):
-            return True
-    return False
-
-
-def load_questions(path: Path | str) -> list[GoldQuestion]:
-    """Read a JSONL gold file; extra fields are ignored, missing optional ones get defaults."""
-    path = Path(path)
-    if not path.exists():
-        raise QAError(f"question file {path} does not exist")
-    out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            spans = tuple(row.get("gold_spans") or ())
-            out.append(GoldQuestion(
-                id=str(row["id"]), question=str(row["question"]), history=tuple(row.get("history") or ()),
-                gold_spans=spans, answerable=bool(row.get("answerable", bool(spans))), page=row.get("page"),
-                kind=str(row.get("kind") or "plain"), split=str(row.get("split") or "test"),
-            ))
-        except (ValueError, KeyError, TypeError) as e:
-            raise QAError(f"{path}:{n}: not a valid question line ({e})") from None
-    return out
-
-
-def validate_questions(questions: list[GoldQuestion], documents: list[Document]) -> list[str]:
-    """Problems with a gold set: duplicate ids, spans not verbatim in the corpus, answerable != bool(spans)."""
-    problems = []
-    texts = [d.text for d in documents]
-    seen: set[str] = set()
-    for q in questions:
-        if q.id in seen:
-            problems.append(f"{q.id}: duplicate id")
-        seen.add(q.id)
-        if q.answerable != bool(q.gold_spans):
-            problems.append(f"{q.id}: answerable={q.answerable} but {len(q.gold_spans)} gold spans")
-        for span in q.gold_spans:
-            if not any(span in t for t in texts):
-                problems.append(f"{q.id}: span not found verbatim in the corpus: {span[:60]!r}")
-        if q.kind == "followup" and not q.history:
-            problems.append(f"{q.id}: followup without history")
-    return problems
+# what `qa eval` runs when no --config is given: the yardsticks, the pipeline's ranking alone, and the default
+DEFAULT_CONFIGS = (TUTORIAL, "bm25", "dense", "hybrid", "never-decline", "default-no-scope-model", "default")
 
 
 @dataclass(frozen=True)
@@ -219,7 +131,12 @@ def run_config(assistant: Any, questions: list[GoldQuestion], name: str, k: int 
     changes = CONFIGS.get(name)
     if changes is None:
         raise QAError(f"unknown configuration {name!r}; known: {', '.join(CONFIGS)}")
-    variant = assistant.with_config(**changes) if changes else assistant
+    if name == TUTORIAL:
+        from qa.baseline import TutorialBaseline
+
+        variant: Any = TutorialBaseline(assistant.cfg.corpus_dir, assistant.base_embedder)
+    else:
+        variant = assistant.with_config(**changes) if changes else assistant
     clear = getattr(assistant.embedder, "clear_cache", None)
     if clear:
         clear()  # each configuration pays for its own query encodes: latencies stay comparable
@@ -268,8 +185,11 @@ def abstention_curve(results: list[Result], thresholds: Iterable[float]) -> list
     ans = [r for r in results if r.question.answerable]
     curve = []
     for t in thresholds:
-        # declined at threshold t: too weak a match, or declined by a scope rule (which sets a reason)
-        rec = sum(r.answer.confidence < t or bool(r.answer.reason) for r in unans) / len(unans) if unans else 0.0
-        far = sum(r.answer.confidence < t or bool(r.answer.reason) for r in ans) / len(ans) if ans else 0.0
+        # declined at threshold t: too weak a match, or declined by another check (a rule, the scope model...)
+        def declined(r: Result, t: float = t) -> bool:
+            return r.answer.confidence < t or r.answer.declined_by not in ("", "weak match")
+
+        rec = sum(map(declined, unans)) / len(unans) if unans else 0.0
+        far = sum(map(declined, ans)) / len(ans) if ans else 0.0
         curve.append((t, rec, far))
     return curve

@@ -11,7 +11,7 @@ import platform
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,22 +19,17 @@ import numpy as np
 from qa import __version__
 from qa.chunking import chunk_corpus
 from qa.config import Config
-from qa.corpus import corpus_fingerprint, load_corpus
+from qa.corpus import corpus_fingerprint, load_collection, load_corpus
 from qa.embedding import Embedder
 from qa.errors import IndexMismatchError, IndexNotFoundError
 from qa.lexical import Bm25
-from qa.types import Chunk, Document
+from qa.types import Chunk, Collection, Document
 
 log = logging.getLogger(__name__)
 
-FORMAT = 2  # bump when what is stored (parsing, chunking, embedding text) changes
+FORMAT = 3  # bump when what is stored (parsing, chunking, embedding text) changes
 FILES = ("chunks.jsonl", "documents.jsonl", "dense.faiss", "sentences.faiss")
 EXACT_LIMIT = 20_000  # up to this many vectors, exact search is fast enough; above it, HNSW
-
-
-def embedding_text(chunk: Chunk) -> str:
-    """What the dense model sees for a passage: page and section give "it" its subject."""
-    return f"{chunk.context}\n{chunk.text}"
 
 
 def sentence_text(chunk: Chunk, i: int) -> str:
@@ -87,6 +82,17 @@ class Index:
     @property
     def documents_by_id(self) -> dict[str, Document]:
         return {d.id: d for d in self.documents}
+
+    @property
+    def collection(self) -> Collection:
+        """What the pages are (sources.json, else worked out at build): recorded in the manifest."""
+        raw = dict(self.manifest.get("collection") or {})
+        for key in ("publishers", "examples"):
+            raw[key] = tuple(raw.get(key) or ())
+        raw["helplines"] = tuple(tuple(h) for h in raw.get("helplines") or ())
+        raw.setdefault("title", "Questions about these pages")
+        raw.setdefault("topic", "the pages listed below")
+        return Collection(**raw)
 
     def save(self, index_dir: Path) -> None:
         """Write atomically: a temporary folder renamed into place, manifest (with checksums) last."""
@@ -189,18 +195,24 @@ def build_index(cfg: Config, embedder: Embedder, show_progress: bool = False) ->
     started = time.perf_counter()
     documents = load_corpus(cfg.corpus_dir)
     chunks = chunk_corpus(documents, cfg.chunk_tokens, cfg.overlap_sentences)
-    too_long = [c.id for c in chunks if embedder.count_tokens(embedding_text(c)) > embedder.max_tokens]
+    too_long = [c.id for c in chunks if embedder.count_tokens(c.search_text) > embedder.max_tokens]
     if too_long:  # the model would silently ignore the tail of these passages
         raise IndexMismatchError(
             f"{len(too_long)} chunks exceed {embedder.name}'s {embedder.max_tokens} word pieces "
             f"(first: {too_long[0]}); lower chunk_tokens (now {cfg.chunk_tokens})"
         )
-    texts = [embedding_text(c) for c in chunks]
+    collection = load_collection(cfg.corpus_dir, documents)
+    if not collection.examples:
+        from qa.synthesize import example_questions
+
+        collection = replace(collection, examples=example_questions(chunks))
+    texts = [c.search_text for c in chunks]
     sentence_texts = [sentence_text(c, i) for c in chunks for i in range(len(c.sentences))]
     vectors = _embed_all(embedder, texts, show_progress, "passages")
     sentence_vectors = _embed_all(embedder, sentence_texts, show_progress, "sentences")
     manifest = dict(
         expected_manifest(cfg, embedder.dim),
+        collection=asdict(collection),
         num_documents=len(documents),
         num_chunks=len(chunks),
         num_sentences=len(sentence_texts),

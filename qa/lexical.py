@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
+import math
 import re
+from collections import Counter
 
 import numpy as np
 
 from qa.types import Chunk, Hit
 
-# A short list: function words only. "all" stays out of the index too (it is everywhere as "ALL").
+# A short list: function words only. A stop word written in capitals inside ordinary text is an acronym and is
+# kept ("ALL" is a leukemia, "IT" a therapy), so ALL and AML stay apart in any corpus.
 STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before being below
     between both but by can could did do does doing down during each few for from further had has have having
@@ -20,7 +23,10 @@ STOPWORDS = frozenset(
     dont doesnt isnt arent cant wont shall may might must also get gets got please thanks thank hi hello
     tell know want wondering question""".split()
 )
-_TOKEN = re.compile(r"[a-z0-9]+")
+_TOKEN = re.compile(r"[A-Za-z0-9]+")
+# International nonproprietary name endings (and a few classic ones): a word ending like this names a medicine
+DRUG_LIKE = re.compile(r"(mab|nib|cel|rubicin|mycin|sone|xate|(?<!l)ine|ase|mide|purine|platin|tide|stat|vir|"
+                       r"parin|olol|pril|sartan|azole|cillin|lisib|ciclib|degib|zomib)$")
 
 
 @functools.cache
@@ -31,18 +37,17 @@ def _stemmer():  # type: ignore[no-untyped-def]
 
 
 def words(text: str) -> list[str]:
-    """Lower-case word tokens, stop words removed, not stemmed (the typo corrector's vocabulary)."""
-    return [t for t in _TOKEN.findall(text.lower()) if t not in STOPWORDS]
+    """Lower-case word tokens, stop words removed (unless written as an acronym), not stemmed."""
+    tokens = _TOKEN.findall(text)
+    letters = [ch for ch in text if ch.isalpha()]
+    shouting = sum(ch.isupper() for ch in letters) > len(letters) / 2  # "WHAT IS ALL" has no acronyms to trust
+    return [t.lower() for t in tokens
+            if t.lower() not in STOPWORDS or (not shouting and len(t) > 1 and t.isupper())]
 
 
 def tokenize(text: str) -> list[str]:
     """Stemmed content-word tokens: what BM25 indexes and queries."""
     return _stemmer().stemWords(words(text))
-
-
-def chunk_text_for_search(chunk: Chunk) -> str:
-    """The text both retrievers index: page, section heading, then the passage."""
-    return f"{chunk.context}\n{chunk.text}"
 
 
 class Bm25:
@@ -56,9 +61,14 @@ class Bm25:
         logging.getLogger("bm25s").setLevel(logging.ERROR)  # it logs every index build
         self.chunks = chunks
         self._bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
-        corpus_tokens = [tokenize(chunk_text_for_search(c)) or ["_empty_"] for c in chunks]
+        corpus_tokens = [tokenize(c.search_text) or ["_empty_"] for c in chunks]
+        self.document_frequency: Counter[str] = Counter(t for tokens in corpus_tokens for t in set(tokens))
         if chunks:
             self._bm25.index(corpus_tokens, show_progress=False)
+
+    def idf(self, stem: str) -> float:
+        """log((N + 1) / (df + 1)) + 1: how rare a stem is here (an unknown stem gets the highest value)."""
+        return math.log((len(self.chunks) + 1) / (self.document_frequency.get(stem, 0) + 1)) + 1.0
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk (zeros when no query word is in the corpus)."""

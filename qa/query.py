@@ -1,25 +1,62 @@
-"""Query preparation: aliases mined from the corpus, reviewed lay vocabulary, typo correction."""
+"""Question preparation: input cleaning, language check, follow-ups, typo correction, the corpus's aliases and a
+general lay vocabulary, turned into the SearchQuery the retriever takes."""
 
 from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 
-from qa.lexical import STOPWORDS, words
-from qa.types import Chunk
+from qa.conversation import TOPICS, contextualize
+from qa.lexical import DRUG_LIKE, STOPWORDS, words
+from qa.types import Chunk, SearchQuery
+
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+# Function words that tell English from the languages patients here most often write in; words both
+# share ("a", "as", "was", "die", "con") are left out so they count for neither.
+_ENGLISH = frozenset("""the an is are be do does did can could will would should what which who how when where
+    why of to in on for with and or not my me you your it its this that have has had about after if there they
+    them their am i get""".split())
+_FOREIGN = frozenset("""el la los las es son de del que qué por para una cómo cuál cuáles cuánto le les des est
+    sont et du pour avec dans qui quoi quels quelle der das und ist sind nicht mit für ein eine wie welche von
+    zu bei nach oder ich mein meine kann wird il lo gli di che per sono della quali um uma os são não como quais
+    da dos das""".split())
+
+
+def looks_english(text: str) -> bool:
+    """A small heuristic: mostly Latin letters, and not more foreign function words than English ones."""
+    letters = [ch for ch in text if ch.isalpha()]
+    if len(letters) < 4:
+        return True  # too little to tell ("ALL?", a drug name)
+    if sum(ch.isascii() for ch in letters) / len(letters) < 0.6:
+        return False
+    tokens = re.findall(r"[^\W\d_]+", text.lower())
+    foreign = sum(t in _FOREIGN for t in tokens)
+    return not (foreign >= 2 and foreign > sum(t in _ENGLISH for t in tokens))
+
+
+def clean_question(message: object, max_chars: int) -> tuple[str, str]:
+    """Normalise what the patient typed; returns (question, note) where note explains any cut."""
+    text = "" if message is None else str(message)
+    huge = len(text) > 4 * max_chars
+    text = text[: 4 * max_chars]  # bounded work whatever arrives; the note below still says it was cut
+    text = unicodedata.normalize("NFKC", text)
+    # control and format characters (zero-width, bidi marks and isolates, tags), lone surrogates, line separators
+    text = "".join(" " if unicodedata.category(ch) in _HIDDEN else ch for ch in text)
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) > max_chars or huge:
+        cut = text.rfind(" ", 0, max_chars)
+        text = text[: cut if cut > max_chars // 2 else max_chars].rstrip()  # a hard cut can end on a space
+        return text, f"Your message was long, so I searched for its first {len(text)} characters."
+    return text, ""
 
 # "X (Y)" where Y is a brand name, short form or lay word: "imatinib (Gleevec)", "lumbar puncture (spinal tap)".
 _PAREN = re.compile(r"((?:[A-Za-z][\w+-]*\s+){0,3}[A-Za-z][\w+-]*)\s+\(([^()]{2,60})\)")
 _NOT_ALIAS = re.compile(r"^(from|such|see|or|and|with|due|under|especially|typically|including|similar|for|if|"
                         r"which|as|the|a|an|in|on|to|this|that|these|blockage|complete|note)\b", re.I)
-
-
-# International nonproprietary name stems of drug classes: a word ending like this names a medicine.
-_DRUG_LIKE = re.compile(r"(mab|nib|cel|stat|vir|platin|rubicin|mycin|parin|olol|pril|sartan|azole|cillin|tide|"
-                        r"lisib|ciclib|degib|rafenib|tinib|zomib)$")
 
 
 def mine_aliases(texts: list[str]) -> dict[str, set[str]]:
@@ -62,7 +99,8 @@ def mine_aliases(texts: list[str]) -> dict[str, set[str]]:
     return aliases
 
 
-def _load_lay_terms() -> dict[str, list[str]]:
+def load_lay_terms() -> dict[str, list[str]]:
+    """The general lay vocabulary (qa/data/lay_terms.json): what patients type -> what medical pages say."""
     raw = json.loads(resources.files("qa").joinpath("data/lay_terms.json").read_text(encoding="utf-8"))
     return {k.lower(): v for k, v in raw.items() if not k.startswith("_")}
 
@@ -86,7 +124,10 @@ class QueryExpander:
     def from_chunks(cls, chunks: list[Chunk], known_words: frozenset[str] = frozenset()) -> QueryExpander:
         texts = [c.text for c in chunks] + sorted({c.context for c in chunks})
         aliases = mine_aliases(texts)
-        lay = _load_lay_terms()
+        # a lay word is worth adding only when the pages use what it stands for
+        corpus_text = " " + " ".join(t.lower() for t in texts) + " "
+        lay = {k: kept for k, v in load_lay_terms().items()
+               if (kept := [t for t in v if all(_contains(corpus_text, w.lower()) for w in t.split())])}
         tokens = [words(t) for t in texts]
         vocabulary = {w for ws in tokens for w in ws}
         vocabulary |= {w for phrase in list(aliases) + list(lay) for w in words(phrase)}
@@ -137,7 +178,7 @@ class QueryExpander:
             word, low = m.group(0), m.group(0).lower()
             sentence_start = not text[: m.start()].strip() or text[: m.start()].rstrip()[-1] in ".?!"
             named = word[0].isupper() and not sentence_start
-            if not (named or _DRUG_LIKE.search(low)):
+            if not (named or DRUG_LIKE.search(low)):
                 continue  # ordinary words (plurals, slang, typos) are not evidence of an unknown topic
             parts = [p for p in low.split("-") if p]
             if all(p in self.vocabulary or p in self.known_words or p in STOPWORDS for p in parts):
@@ -159,3 +200,27 @@ class QueryExpander:
                 if _contains(low, phrase):
                     extra.extend(t for t in sorted(targets) if not _contains(low, t.lower()) and t not in extra)
         return corrected if not extra else f"{corrected} ({'; '.join(extra)})"
+
+
+class Preparer:
+    """Turns a chat message and its earlier questions into the SearchQuery the retriever takes (pure once built)."""
+
+    def __init__(self, expander: QueryExpander, max_chars: int, use_history: bool = True, expand: bool = True,
+                 dense_plain: bool = False) -> None:
+        self.expander = expander
+        self.max_chars = max_chars
+        self.use_history = use_history
+        self.expand = expand
+        self.dense_plain = dense_plain
+        # what a question can be about on its own: treatments, and the corpus's named drugs and procedures
+        self.topics = TOPICS | frozenset(t for t in expander.aliases if len(t) > 3)
+
+    def prepare(self, question: str, history: list[str] | tuple[str, ...] | None = None) -> SearchQuery:
+        """question is already cleaned (clean_question); history holds the chat's earlier questions, oldest first."""
+        past = [clean_question(h, self.max_chars)[0] for h in (history or [])]
+        topic = contextualize(question, past, self.topics) if self.use_history else question
+        if not self.expand:
+            return SearchQuery(question, topic, topic, topic, topic)
+        core = self.expander.correct(topic)
+        text = self.expander.expand(topic)
+        return SearchQuery(question, topic, text, topic if self.dense_plain else text, core)

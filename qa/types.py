@@ -39,6 +39,25 @@ class Document:
 
 
 @dataclass(frozen=True)
+class Collection:
+    """What the pages are, for the chat's own wording: from corpus/sources.json, else worked out from the pages."""
+
+    title: str  # the chat's heading, e.g. "Questions about treating ALL in adults"
+    topic: str  # what the pages cover, to finish "pages on ...", e.g. "treating acute lymphocytic leukemia in adults"
+    publishers: tuple[str, ...] = ()  # who wrote the pages, as sources.json names them
+    helplines: tuple[tuple[str, str], ...] = ()  # (whose, number): only what sources.json gives
+    examples: tuple[str, ...] = ()  # questions the chat offers to start with
+
+    @property
+    def by(self) -> str:
+        """ "the American Cancer Society's pages" / "these pages" """
+        if len(self.publishers) == 1:
+            return f"the {self.publishers[0]}'s pages" if not self.publishers[0].lower().startswith("the ") \
+                else f"{self.publishers[0]}'s pages"
+        return "these pages"
+
+
+@dataclass(frozen=True)
 class Chunk:
     """A sentence-aligned passage inside one section of one page."""
 
@@ -53,8 +72,13 @@ class Chunk:
 
     @property
     def context(self) -> str:
-        """Page and section, prefixed to the text the embedder and BM25 see."""
+        """Page and section: what a passage is about when its own sentences say "it"."""
         return f"{self.page} > {self.section}" if self.section else self.page
+
+    @property
+    def search_text(self) -> str:
+        """What both retrievers index: the context, then the passage."""
+        return f"{self.context}\n{self.text}"
 
 
 @dataclass(frozen=True)
@@ -65,6 +89,22 @@ class Hit:
     score: float
     retriever: str  # "dense" | "lexical" | "hybrid"
     sentence: int = -1  # index into chunk.sentences of the best-matching sentence, -1 if unknown
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """One question prepared for search (qa.assistant.Assistant.prepare)."""
+
+    question: str  # as the patient typed it, cleaned
+    topic: str  # with a follow-up's earlier question in front
+    text: str  # what BM25 sees: the topic with typos corrected and the corpus's other names appended
+    dense: str  # what the embedding model sees
+    core: str  # the topic with typos corrected and nothing appended: whose words the match features count
+
+    @classmethod
+    def plain(cls, text: str) -> SearchQuery:
+        """A query searched exactly as written (tests, the baseline)."""
+        return cls(text, text, text, text, text)
 
 
 @dataclass(frozen=True)
@@ -92,8 +132,10 @@ class Answer:
     passages: tuple[Passage, ...]
     markdown: str  # what the chat shows
     notice: str = ""  # urgent-symptom notice, or a note about the input ("answered on its first part")
-    reason: str = ""  # why it declined, when it did
+    reason: str = ""  # why it declined, when it did (may be empty: "couldn't find that" says enough)
+    declined_by: str = ""  # the abstention check that declined it (qa.abstain.Abstainer.CHECKS), "" if answered
     confidence: float = 0.0  # cosine of the best passage (what the "not in these pages" threshold sees)
+    scope_probability: float | None = None  # the scope model's P(not answered here), when it was worked out
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
 
     def to_dict(self) -> dict[str, object]:
@@ -103,6 +145,7 @@ class Answer:
             "answerable": self.answerable,
             "notice": self.notice,
             "reason": self.reason,
+            "declined_by": self.declined_by,
             "passages": [
                 {
                     "text": p.text,

@@ -76,8 +76,7 @@ def tiny_cfg(tmp_path: Path) -> Config:
 @pytest.fixture(scope="session")
 def real_cfg(tmp_path_factory: pytest.TempPathFactory) -> Config:
     """The real corpus with the real bundled model; the index lives in a session temp folder."""
-    return Config(corpus_dir=REAL_CORPUS, index_dir=tmp_path_factory.mktemp("real") / "index",
-                  train_questions=ROOT / "eval" / "train_questions.jsonl")
+    return Config(corpus_dir=REAL_CORPUS, index_dir=tmp_path_factory.mktemp("real") / "index")
 
 
 @pytest.fixture(scope="session")

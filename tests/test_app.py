@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 import socket
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,13 @@ import app
 from qa.answer import escape_html, render_markdown, render_not_found
 from qa.feedback import FeedbackLog
 from qa.safety import urgent_notice
-from qa.types import Answer, Passage
+from qa.types import Answer, Collection, Passage
 
-URL = "https://www.cancer.org/cancer/types/acute-lymphocytic-leukemia/treating/typical-treatment.html"
+URL = "https://www.cancer.org/cancer/types/acute-lymphocytic-leukemia/treating/chemotherapy.html"
+COLLECTION = Collection("Questions about treating ALL in adults", "treating ALL in adults",
+                        ("American Cancer Society",),
+                        (("American Cancer Society helpline", "1-800-227-2345"),),
+                        ("How long does maintenance last?", "Why is a spinal tap done?"))
 
 
 def passage(n: int = 1, text: str | None = None, highlight: str | None = None,
@@ -39,7 +44,7 @@ def visible_text(fragment: str) -> str:
 class FakeAssistant:
     """Answers every question with the same passages; remembers what it was asked and with which history."""
 
-    helpline = "1-800-227-2345"
+    collection = COLLECTION
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, list[str]]] = []
@@ -47,11 +52,11 @@ class FakeAssistant:
     def ask(self, message: str, history: list[str] | None = None, k: int | None = None) -> Answer:
         self.calls.append((message, list(history or [])))
         if "car" in message:
-            md = render_not_found(["Typical Treatment"], self.helpline)
+            md = render_not_found(["Typical Treatment"], self.collection)
             return Answer(question=message, query=message, answerable=False, passages=(), markdown=md)
         ps = tuple(passage(n) for n in range(1, 5))
         return Answer(question=message, query=message, answerable=True, passages=ps,
-                      markdown=render_markdown(ps, 3))
+                      markdown=render_markdown(ps, 3, collection=self.collection))
 
 
 # ---- rendering (qa/answer.py) --------------------------------------------------------------------
@@ -113,17 +118,32 @@ def test_urgent_notice_comes_first_and_stands_out() -> None:
     md = render_markdown((passage(1),), 3, notice=urgent_notice() + " Your message was long.")
     assert md.index('class="qa-urgent" role="alert"') < md.index("<blockquote>")
     assert '<p class="qa-note">Your message was long.</p>' in md
-    not_found = render_not_found(["A page"], "1-800-227-2345", notice=urgent_notice())
+    not_found = render_not_found(["A page"], COLLECTION, notice=urgent_notice())
     assert not_found.startswith('<div class="qa-urgent" role="alert">')
 
 
 def test_not_found_is_kind_and_points_to_the_topics_the_helpline_and_the_care_team() -> None:
-    md = render_not_found(["Surgery for ALL", "Chemotherapy for ALL"], "1-800-227-2345",
+    md = render_not_found(["Surgery for ALL", "Chemotherapy for ALL"], COLLECTION,
                           reason="The pages don't mention <b>zorbex</b>.")
     assert "I couldn't find that in these pages" in md
     assert "- Surgery for ALL\n- Chemotherapy for ALL" in md
-    assert "1-800-227-2345" in md and "cancer care team" in md
+    assert "American Cancer Society helpline at 1-800-227-2345" in md and "care team" in md
     assert "<b>" not in md  # the reason can quote the patient: escaped
+
+
+def test_the_wording_comes_from_the_collection_and_invents_no_helpline() -> None:
+    """Another publisher's pages with no helpline in sources.json: no number, no ACS, in any reply."""
+    nci = Collection("Questions about the National Cancer Institute's pages", "lymphoma treatment",
+                     ("National Cancer Institute",))
+    md = render_not_found(["Adult Hodgkin Lymphoma Treatment"], nci)
+    cited = replace(passage(1, url=None),
+                    citation="Hodgkin › Stages · National Cancer Institute · Revision date not given")
+    reply = render_markdown((cited,), 3, collection=nci)
+    for text in (md, reply):
+        assert "American Cancer Society" not in text and "1-800" not in text
+    assert "the National Cancer Institute's pages on lymphoma treatment" in md
+    assert "From the National Cancer Institute&#39;s pages" in reply or "From the National Cancer Institute's" in \
+        visible_text(reply)
 
 
 def test_escape_html_leaves_plain_words_alone() -> None:
@@ -162,12 +182,12 @@ def test_demo_has_header_examples_and_named_api_endpoints() -> None:
     demo = app.build_demo(FakeAssistant())
     config = demo.get_config_file()
     text = str(config)
-    assert "1-800-227-2345" in text and "not medical advice" in text and "children" in text
+    assert "1-800-227-2345" in text and "not medical advice" in text and "treating ALL in adults" in text
     assert "Feedback is being saved" not in text
     names = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
     assert names == {"ask", "chat"}
     chatbot = next(c for c in demo.blocks.values() if c.get_config().get("elem_id") == "qa-chat")
-    assert [e["text"] for e in chatbot.examples] == app.EXAMPLES
+    assert [e["text"] for e in chatbot.examples] == list(COLLECTION.examples)
     assert chatbot.sanitize_html and chatbot.latex_delimiters == []
 
 

@@ -9,7 +9,6 @@ import pytest
 from qa.chunking import chunk_corpus, chunk_document, count_tokens, split_sentences
 from qa.config import Config
 from qa.corpus import load_corpus
-from qa.index import embedding_text
 from qa.types import Chunk, Document, Section
 
 REAL_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
@@ -101,7 +100,7 @@ def test_embedding_text_within_the_real_models_limit(real_embedder, chunked: dic
     """The model silently ignores word pieces past max_seq_length: no chunk with its prefix goes there."""
     limit = real_embedder.max_tokens
     assert limit == 256  # all-MiniLM-L6-v2
-    longest = max(real_embedder.count_tokens(embedding_text(c)) for c in chunked[DEFAULT])
+    longest = max(real_embedder.count_tokens(c.search_text) for c in chunked[DEFAULT])
     assert longest <= limit
 
 

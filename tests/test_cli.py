@@ -25,6 +25,7 @@ def use_real_model(monkeypatch: pytest.MonkeyPatch, real_embedder):
 
 @pytest.fixture
 def use_fake_model(monkeypatch: pytest.MonkeyPatch, fake_embedder):
+    monkeypatch.setenv("QA_ADAPT", "0")  # a fake model can't be fine-tuned; the rest of the learning runs
     monkeypatch.setattr("qa.assistant.SentenceTransformerEmbedder", lambda name, **_: fake_embedder)
     monkeypatch.setattr("qa.embedding.SentenceTransformerEmbedder", lambda name, **_: fake_embedder)
     return fake_embedder
@@ -205,3 +206,28 @@ def test_build_when_the_disk_refuses_names_the_folder(
     )
     assert exit_code == 1
     _one_line_error(capsys, str(tiny_cfg.index_dir), message)
+
+
+def test_eval_on_another_corpus_builds_a_temporary_index(tiny_cfg: Config, use_fake_model, tmp_path: Path,
+                                                         capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`qa eval --corpus DIR --questions FILE`: the corpus gets its own index and learned models in a temporary
+    folder (index/ is never touched), and the report has the same metrics and says what was learned."""
+    monkeypatch.chdir(tmp_path)
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        json.dumps({"id": "a", "question": "when will my refund arrive?", "gold_spans": [],
+                    "answerable": False, "split": "test"}) + "\n"
+        + json.dumps({"id": "b", "question": "how do I send an item back?", "split": "test",
+                      "gold_spans": ["Print the return label from your account page and drop the parcel at "
+                                     "any post office."],
+                      "answerable": True}) + "\n", encoding="utf-8")
+    out = tmp_path / "report"
+    code = main(["eval", "--corpus", str(tiny_cfg.corpus_dir), "--questions", str(questions), "--out", str(out),
+                 "--config", "tutorial", "--config", "default", "--model", "fake"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "temporary index" in captured.err and not (tmp_path / "index").exists()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) == {"tutorial", "default"} and metrics["default"]["overall"]["n"] == 2
+    report = (out / "report.md").read_text()
+    assert "What the build learned from this corpus" in report and "hit@3 >= 0.92" in report

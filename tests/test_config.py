@@ -75,8 +75,8 @@ def test_reads_the_process_environment_by_default(monkeypatch: pytest.MonkeyPatc
         ({"QA_CHUNK_TOKENS": "-5"}, "chunk_tokens"),
         ({"QA_OVERLAP_SENTENCES": "9"}, "overlap_sentences"),
         ({"QA_MIN_SCORE": "2"}, "min_score"),
-        ({"QA_SCOPE_THRESHOLD": "1.7"}, "scope_threshold"),
-        ({"QA_MENTION_THRESHOLD": "-0.1"}, "mention_threshold"),
+        ({"QA_SCOPE_FALSE_RATE": "1.7"}, "scope_false_rate"),
+        ({"QA_MENTION_RATE": "-0.1"}, "mention_rate"),
         ({"QA_PORT": "0"}, "port"),
     ],
 )

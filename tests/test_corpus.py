@@ -14,6 +14,8 @@ from qa.corpus import clean_inline, corpus_fingerprint, load_corpus, parse_text
 from qa.errors import CorpusError
 from qa.types import Chunk, Document
 
+ROOT = Path(__file__).resolve().parents[1]
+
 REAL_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 SOURCE = REAL_CORPUS / "acs_all_treatment.txt"
 TITLES = [
@@ -99,10 +101,36 @@ def test_revision_date_of_each_page(docs: list[Document], title: str, revised: s
     assert doc.revised == revised
 
 
-def test_pages_carry_publisher_and_no_invented_url(docs: list[Document]) -> None:
-    # sources.json records no page addresses yet, so a citation must not carry one
+def test_pages_carry_publisher_and_only_addresses_sources_json_gives(docs: list[Document]) -> None:
+    # six addresses were confirmed (corpus/sources.json says how); two could not be and stay None: no citation
+    # may carry an invented link
     assert {d.publisher for d in docs} == {"American Cancer Society"}
-    assert {d.url for d in docs} == {None}
+    urls = {d.title: d.url for d in docs}
+    assert urls["Immunotherapy for Acute Lymphocytic Leukemia (ALL)"] is None
+    assert urls["Typical Treatment of Acute Lymphocytic Leukemia (ALL)"] is None
+    known = [u for u in urls.values() if u]
+    assert len(known) == 6 and all(u.startswith("https://www.cancer.org/cancer/types/acute-lymphocytic-leukemia/")
+                                   for u in known)
+
+
+def test_the_collection_comes_from_sources_json(tmp_path: Path) -> None:
+    from qa.corpus import load_collection
+
+    seed = load_collection(ROOT / "corpus", load_corpus(ROOT / "corpus"))
+    assert seed.publishers == ("American Cancer Society",)
+    assert seed.helplines == (("American Cancer Society helpline", "1-800-227-2345"),)
+    assert seed.title == "Questions about treating ALL in adults" and len(seed.examples) == 5
+    # another publisher's pages with no "collection" entry: wording from the pages, no helpline invented
+    nci = ROOT / "eval" / "corpora" / "lymphoma" / "corpus"
+    other = load_collection(nci, load_corpus(nci))
+    assert other.publishers == ("National Cancer Institute",) and other.helplines == ()
+    assert other.title == "Questions about the National Cancer Institute's pages"
+    assert "Hodgkin" in other.topic and other.examples == ()
+    # a malformed helpline is a clear error naming the file
+    (tmp_path / "a.md").write_text("# A\n\n## B\n\nText here.\n")
+    (tmp_path / "sources.json").write_text('{"a.md": {"helpline": "call us"}}')
+    with pytest.raises(CorpusError, match="helpline"):
+        load_collection(tmp_path, load_corpus(tmp_path))
 
 
 def test_no_link_markup_footnotes_or_escapes_in_any_chunk(chunks: list[Chunk]) -> None:

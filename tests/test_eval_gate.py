@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qa.evaluate import evaluate, load_questions
+from qa.evaluate import evaluate
+from qa.questions import load_questions
 
 ROOT = Path(__file__).resolve().parents[1]
 

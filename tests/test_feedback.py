@@ -126,8 +126,6 @@ def test_questions_are_logged_only_when_turned_on(tmp_path) -> None:
     from qa.types import Answer
 
     class Fake:
-        helpline = "1-800-227-2345"
-
         def __init__(self, cfg: Config) -> None:
             self.cfg = cfg
 

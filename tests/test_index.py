@@ -10,7 +10,7 @@ import pytest
 
 from qa.config import Config
 from qa.errors import CorpusError, IndexMismatchError, IndexNotFoundError
-from qa.index import FILES, build_index, embedding_text, ensure_index, load_index
+from qa.index import FILES, build_index, ensure_index, load_index
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def test_round_trip(tiny_cfg: Config, fake_embedder) -> None:
         assert np.allclose(loaded.dense.reconstruct(row), built.dense.reconstruct(row))
     assert np.array_equal(loaded.sentence_owner, built.sentence_owner)
     # row n of the FAISS index is the vector of chunk n
-    vector = fake_embedder.embed([embedding_text(built.chunks[2])])[0]
+    vector = fake_embedder.embed([built.chunks[2].search_text])[0]
     assert np.allclose(loaded.dense.reconstruct(2), vector)
     assert sorted(p.name for p in tiny_cfg.index_dir.iterdir()) == sorted([*FILES, "manifest.json"])
     assert not [

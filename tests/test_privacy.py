@@ -95,7 +95,6 @@ def test_defaults_bind_localhost_and_keep_nothing() -> None:
 
 
 class _Stub:
-    helpline = "1-800-227-2345"
     status = "loaded"
     encoder_status = "loaded"
 

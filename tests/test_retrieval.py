@@ -114,12 +114,12 @@ def retriever(tiny_cfg, fake_embedder) -> Retriever:
     ],
 )
 def test_named_queries_on_the_tiny_corpus(retriever: Retriever, mode: str, query: str, section: str) -> None:
-    hits = retriever.search(query, k=2, mode=mode)
+    hits = retriever.retrieve(query, k=2, mode=mode).hits
     assert hits[0].chunk.section == section
 
 
 def test_results_are_distinct_and_at_most_k(retriever: Retriever) -> None:
-    hits = retriever.search("delivery days parcel refund", k=3)
+    hits = retriever.retrieve("delivery days parcel refund", k=3).hits
     assert len(hits) <= 3
     assert len({h.chunk.id for h in hits}) == len(hits)
 
@@ -129,3 +129,27 @@ def test_confidence_is_the_best_cosine(retriever: Retriever) -> None:
     weak = retriever.retrieve("zebra quantum violin")
     assert strong.confidence > 0.5
     assert weak.confidence < strong.confidence
+
+
+def test_excluded_rows_are_never_returned(retriever: Retriever) -> None:
+    """How the scope model learns what a near miss looks like: the answer's rows taken out of every run."""
+    first = retriever.retrieve("refunds reach your card", k=5)
+    gone = {retriever.row(first.hits[0])}
+    again = retriever.retrieve("refunds reach your card", k=5, exclude=gone)
+    assert again.hits and not {retriever.row(h) for h in again.hits} & gone
+    assert len(again.match) == len(first.match)
+    everything = set(range(len(retriever.index.chunks)))
+    assert retriever.retrieve("refunds reach your card", exclude=everything).hits == ()
+
+
+def test_match_features_count_only_the_words_the_corpus_has(retriever: Retriever) -> None:
+    from qa.retrieval import MATCH_FEATURES
+
+    plain = dict(zip(MATCH_FEATURES, retriever.retrieve("refunds reach your card").match, strict=True))
+    framed = dict(zip(MATCH_FEATURES, retriever.retrieve("grandpa wondered: refunds reach your card").match,
+                      strict=True))
+    assert framed["coverage"] == plain["coverage"]  # "grandpa wondered" is in no passage: not held against it
+    assert framed["unknown"] > plain["unknown"] == 0.0
+    asks = dict(zip(MATCH_FEATURES, retriever.retrieve("how many days until refunds reach my card").match,
+                    strict=True))
+    assert asks["number_gap"] == 0.0  # the refund passage gives a number of days

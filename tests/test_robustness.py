@@ -15,13 +15,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from qa.answer import format_answer
-from qa.assistant import EMPTY_PROMPT, LANGUAGE_NOTE, clean_question, looks_english
+from qa.assistant import LANGUAGE_NOTE
 from qa.chunking import chunk_corpus, chunk_document, count_tokens
 from qa.conversation import contextualize
 from qa.corpus import clean_inline, load_corpus, parse_text
 from qa.embedding import known_words
-from qa.query import QueryExpander
-from qa.types import Answer, Chunk, Document, Hit, Section
+from qa.query import QueryExpander, clean_question, looks_english
+from qa.types import Answer, Chunk, Collection, Document, Hit, Section
 
 REAL_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 GLEEVEC = "Common side effects include diarrhea, nausea, muscle pain"
@@ -92,7 +92,7 @@ def test_empty_message_gets_a_prompt_and_no_search(
     monkeypatch.setattr(real_assistant.retriever, "retrieve", no_search)
     answer = real_assistant.ask(message)  # type: ignore[arg-type]
     assert not answer.answerable and answer.passages == ()
-    assert answer.markdown == EMPTY_PROMPT
+    assert answer.markdown == "Please type a question about treating acute lymphocytic leukemia (ALL) in adults."
     assert "couldn't find" not in answer.markdown
 
 
@@ -410,7 +410,7 @@ def test_format_answer_is_total_and_well_formed(
         shown=shown,
         notice=notice,
         reason=reason,
-        helpline="1-800-227-2345",
+        collection=Collection("T", "the topic", ("Publisher",), (("Publisher helpline", "1-800-227-2345"),)),
     )
     assert isinstance(answer, Answer)
     assert answer.answerable == (answerable and bool(hits))

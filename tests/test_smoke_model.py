@@ -1,12 +1,17 @@
-"""Named questions on the real corpus put the answering passage first."""
+"""Named questions put the answering passage first: on the seed pages, and on another publisher's pages."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from qa import Assistant, Config
+
+ROOT = Path(__file__).resolve().parents[1]
 NAMED = [
     ("What are the side effects of Gleevec?", "Common side effects include diarrhea, nausea, muscle pain"),
-    ("How long does maintenance last?", "Maintenance usually lasts for about 2 years"),
+    ("How long does maintenance last?", "lasts for about 2 years"),
     ("What is CRS with CAR T-cell therapy?", "CRS happens when T cells release chemicals"),
     ("Can surgery cure ALL?", "it isn't possible to cure this type of cancer with surgery"),
 ]
@@ -25,3 +30,29 @@ def test_unrelated_question_is_declined(real_assistant) -> None:
     assert answer.passages == ()
     assert "I couldn't find that in these pages" in answer.markdown
     assert "1-800-227-2345" in answer.markdown
+
+
+@pytest.fixture(scope="module")
+def lymphoma(real_embedder, tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    """NCI's lymphoma pages with the real model, built and learned here (encoder tuning off to keep it short)."""
+    cfg = Config(corpus_dir=ROOT / "eval" / "corpora" / "lymphoma" / "corpus",
+                 index_dir=tmp_path_factory.mktemp("lymphoma") / "index", adapt=False)
+    return Assistant.load(cfg, real_embedder)
+
+
+@pytest.mark.parametrize(("question", "span"), [
+    ("what are the symptoms of hodgkin lymphoma?", "Signs of adult Hodgkin lymphoma include swollen lymph nodes"),
+    ("what is watchful waiting", "Watchful waiting is closely monitoring a patients condition"),
+    ("why would they filter my blood if it gets too thick?", "plasmapheresis is done to remove extra plasma"),
+])
+def test_another_publishers_pages_answer_too(lymphoma: Assistant, question: str, span: str) -> None:
+    answer = lymphoma.ask(question)
+    assert answer.answerable and any(span.lower() in p.text.lower() for p in answer.passages[:3]), \
+        [p.text[:80] for p in answer.passages]
+
+
+def test_another_publishers_pages_decline_in_their_own_words(lymphoma: Assistant) -> None:
+    answer = lymphoma.ask("how much does chemo cost?")
+    assert not answer.answerable and answer.reason == "The pages don't cover costs or insurance."
+    assert "National Cancer Institute" in answer.markdown
+    assert "American Cancer Society" not in answer.markdown and "1-800" not in answer.markdown
