@@ -268,3 +268,42 @@ def test_shipped_hand_written_questions_are_valid_and_disjoint_from_the_evaluati
     evaluation = [question_words(q.question) for path in held_out for q in load_questions(path)]
     near = [q.question for q in train if is_near_copy(question_words(q.question), evaluation)]
     assert not near, f"training questions (almost) word for word in a held-out set: {near[:3]}"
+
+
+ODD_CORPORA = {
+    "no headings": {"a.txt": "The garden is green in spring.\n\nWe water the garden every morning before work.\n\n"
+                             "Tomatoes grow best in full sun, and the garden gets sun all day."},
+    "a single page": {"a.md": "# One page\n\nThe garden is green in spring. We water it every morning."},
+    "another language": {"es.md": "# El jardín\n\n## Riego\n\nRegamos el jardín cada mañana. Los tomates crecen "
+                                  "mejor al sol."},
+    "an empty file beside a page": {"empty.md": "", "b.md": "# B\n\n## C\n\nThe garden is here, by the river."},
+    "5,000 pages": {f"p{i:04d}.md": f"# Page {i}\n\n## Part {i % 7}\n\nThe garden number {i} has {i % 13} tomato "
+                                    f"plants and {i % 5} roses." for i in range(5000)},
+}
+
+
+@pytest.mark.parametrize("name", ODD_CORPORA)
+def test_odd_corpora_give_a_working_index(name: str, tmp_path: Path, fake_embedder) -> None:
+    """Whatever a maintainer drops in: an index that answers, learned from those pages alone (the question budget
+    holds for 5,000 pages), or a clear message; never a crash or another corpus's models."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for file, text in ODD_CORPORA[name].items():
+        (corpus / file).write_text(text, encoding="utf-8")
+    cfg = Config(corpus_dir=corpus, index_dir=tmp_path / "index", model_name="fake", adapt=False)
+    assistant = Assistant.load(cfg, fake_embedder)
+    manifest = assistant.learned.manifest
+    assert manifest["index_corpus_sha256"] == assistant.index.manifest["corpus_sha256"]
+    assert 0 < manifest["questions"]["synthetic"] <= cfg.synthetic_questions
+    answer = assistant.ask("garden" if name != "another language" else "jardín tomates")
+    assert answer.answerable and answer.passages
+
+
+def test_an_empty_corpus_is_a_clear_message(tmp_path: Path, fake_embedder) -> None:
+    from qa.errors import CorpusError
+
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "empty.md").write_text("", encoding="utf-8")
+    cfg = Config(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", model_name="fake", adapt=False)
+    with pytest.raises(CorpusError, match="no readable .txt or .md pages"):
+        Assistant.load(cfg, fake_embedder)
