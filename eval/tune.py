@@ -31,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
 
     base = Config.from_env().replace(model_name=args.model)
-    embedder = SentenceTransformerEmbedder(base.model_name)
+    embedder = SentenceTransformerEmbedder(base.indexing.model_name)
     questions = [q for q in load_questions(args.questions) if q.split == args.split]
     print("| variant | " + " | ".join(KEYS) + " |")
     print("|---|" + "---|" * len(KEYS))

@@ -29,12 +29,6 @@ def escape_html(text: str) -> str:
     return _SPECIAL.sub(lambda m: f"&#{ord(m.group())};", text)
 
 
-def _escape(text: str) -> str:
-    """Text in plain Markdown (the not-found reply, also printed by the CLI): readable in a terminal too."""
-    text = html.escape(text, quote=False)
-    return re.sub(r"([\\`*_\[\]|#$])", r"\\\1", text)
-
-
 def citation(doc: Document | None, page: str, section: str) -> str:
     """One readable line: page › section · publisher · last revised · link (each part only when known)."""
     parts = [f"{page} › {section}" if section else page]
@@ -133,7 +127,7 @@ def _passage_html(n: int, p: Passage) -> str:
     return f'<div class="qa-passage">{_quote(p)}{_cite_line(n, p)}</div>'
 
 
-def render_markdown(passages: tuple[Passage, ...], shown: int, notice: str = "", collection: Collection = PLAIN) -> str:
+def render_passages(passages: tuple[Passage, ...], shown: int, notice: str = "", collection: Collection = PLAIN) -> str:
     """What the chat shows for an answerable question: one HTML block (no blank line: no Markdown in it)."""
     out = ['<div class="qa-answer">']
     if notice:
@@ -151,31 +145,40 @@ def render_markdown(passages: tuple[Passage, ...], shown: int, notice: str = "",
 
 
 def render_not_found(pages: list[str], collection: Collection = PLAIN, notice: str = "", reason: str = "") -> str:
-    """The honest, kind reply when nothing in the pages answers the question (plain Markdown): what the pages do
-    cover, and where to ask instead (the care team; the publisher's helpline when sources.json gives one)."""
-    out = []
+    """The honest, kind reply when nothing in the pages answers the question: what the pages do cover, and where
+    to ask instead (the care team; the publisher's helpline when sources.json gives one). HTML, like a reply."""
+    out = ['<div class="qa-answer qa-declined">']
     if notice:
-        out.append(_notice_html(notice) + "\n")
-    out.append("I'm sorry. I couldn't find that in these pages." + (f" {_escape(reason)}" if reason else ""))
-    out.append(f"\nI can only quote {_escape(collection.by)} on {_escape(collection.topic)}. They cover:\n")
-    out.extend(f"- {_escape(p)}" for p in pages)
-    out.append("\nYou could try asking in other words, for example naming the treatment or the drug.")
+        out.append(_notice_html(notice))
+    sorry = "I'm sorry. I couldn't find that in these pages." + (f" {reason}" if reason else "")
+    out.append(f"<p>{escape_html(sorry)}</p>")
+    out.append(f"<p>{escape_html(f'I can only quote {collection.by} on {collection.topic}. They cover:')}</p>")
+    out.append("<ul>" + "".join(f"<li>{escape_html(p)}</li>" for p in pages) + "</ul>")
+    out.append("<p>You could try asking in other words, for example naming the treatment or the drug.</p>")
+    calls = [f"the {name} at {number}" for name, number in collection.helplines]
     ask = "For anything else, and for your own situation, your care team is the best place to ask"
-    calls = [f"the {_escape(name)} at {_escape(number)}" for name, number in collection.helplines]
-    call = f", or call {' or '.join(calls)}." if calls else "."
-    out.append(f"\n{ask}{call}")
+    out.append(f"<p>{escape_html(ask + (', or call ' + ' or '.join(calls) + '.' if calls else '.'))}</p>")
+    out.append("</div>")
     return "\n".join(out)
+
+
+def to_text(html_fragment: str) -> str:
+    """What a reader sees of a reply, for a terminal: tags dropped (list items as "- "), entities decoded."""
+    text = re.sub(r"<li>", "\n- ", html_fragment)
+    text = re.sub(r"</(p|div|ul|blockquote)>|<br>", "\n", text)
+    text = html.unescape(re.sub(r"<[^>]+>", "", text))
+    return re.sub(r"\n\s*\n+", "\n\n", text).strip()
 
 
 def format_answer(question: str, query: str, hits: list[Hit] | tuple[Hit, ...],
                   documents: dict[str, Document], answerable: bool, shown: int = 3, notice: str = "",
                   reason: str = "", collection: Collection = PLAIN) -> Answer:
-    """Build the Answer: passages with citations and the markdown the chat shows."""
+    """Build the Answer: passages with citations and the HTML the chat shows."""
     passages = tuple(to_passage(h, documents.get(h.chunk.doc_id)) for h in hits) if answerable else ()
     if answerable and passages:
-        markdown = render_markdown(passages, shown, notice, collection)
+        shown_html = render_passages(passages, shown, notice, collection)
     else:
         pages = list(dict.fromkeys(d.title for d in documents.values()))
-        markdown = render_not_found(pages, collection, notice, reason)
+        shown_html = render_not_found(pages, collection, notice, reason)
     return Answer(question=question, query=query, answerable=bool(answerable and passages), passages=passages,
-                  markdown=markdown, notice=notice, reason=reason)
+                  html=shown_html, notice=notice, reason=reason)

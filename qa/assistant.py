@@ -9,7 +9,7 @@ from dataclasses import replace
 from qa import learn
 from qa.abstain import Abstainer, Case, NamedOnly, Rules
 from qa.adapt import QueryTunedEmbedder
-from qa.answer import format_answer
+from qa.answer import escape_html, format_answer
 from qa.config import Config
 from qa.embedding import Embedder, SentenceTransformerEmbedder, known_words
 from qa.index import Index, ensure_index
@@ -34,26 +34,26 @@ class Assistant:
         self.status = status  # how the index was obtained: "loaded", "rebuilt (...)"
         self.collection = index.collection
         self.documents = index.documents_by_id
-        words = known_words(cfg.model_name)
+        words = known_words(cfg.indexing.model_name)
         self.expander = QueryExpander.from_chunks(index.chunks, words)
         self.rules = Rules.for_corpus(index.chunks)
         self.named_only = NamedOnly.from_chunks(index.chunks, words, self.expander.aliases)
         self.urgent = UrgentDetector.load()
         self.embedder: Embedder = embedder
-        if cfg.adapt and self.learned.encoder is not None:  # questions through the encoder tuned on this corpus
-            self.embedder = QueryTunedEmbedder(embedder, self.learned.encoder, threads=cfg.torch_threads,
-                                               onnx=cfg.query_onnx)
+        if cfg.learning.adapt and self.learned.encoder is not None:  # questions through the corpus's own encoder
+            self.embedder = QueryTunedEmbedder(embedder, self.learned.encoder, threads=cfg.serving.torch_threads,
+                                               onnx=cfg.serving.query_onnx)
         self._wire()
 
     def _wire(self) -> None:
         """Build the stages that depend on the Config (again, after with_config)."""
         cfg = self.cfg
-        self.preparer = Preparer(self.expander, cfg.max_question_chars, cfg.use_history, cfg.expand_query,
-                                 cfg.dense_plain_query)
+        self.preparer = Preparer.from_settings(self.expander, cfg.search)
         self.retriever = Retriever(self.index, self.embedder, cfg, self.learned.reranker)
+        a = cfg.abstention
         self.abstainer = Abstainer(self.rules, self.named_only, self.expander.unknown_names, self.learned.scope_model,
-                                   min_score=cfg.min_score, unknown_name_score=cfg.unknown_name_score,
-                                   use_rules=cfg.abstain_rules, use_scope_model=cfg.scope_model,
+                                   min_score=a.min_score, unknown_name_score=a.unknown_name_score,
+                                   use_rules=a.abstain_rules, use_scope_model=a.scope_model,
                                    topic_model=self.learned.topic_model)
 
     @property
@@ -72,7 +72,8 @@ class Assistant:
         """Load the index and the models learned for it (cfg default: Config.from_env()), building and fitting
         first what is missing or stale."""
         cfg = cfg or Config.from_env()
-        embedder = embedder or SentenceTransformerEmbedder(cfg.model_name, threads=cfg.torch_threads)
+        embedder = embedder or SentenceTransformerEmbedder(cfg.indexing.model_name,
+                                                           threads=cfg.serving.torch_threads)
         index, status = ensure_index(cfg, embedder, show_progress=show_progress)
         learned = learn.ensure(cfg, index, embedder, progress or (lambda _: None))
         return cls(index, embedder, cfg, learned, status)
@@ -82,10 +83,10 @@ class Assistant:
         twin = object.__new__(Assistant)
         twin.__dict__.update(self.__dict__)
         twin.cfg = self.cfg.replace(**changes)
-        if not twin.cfg.adapt:
+        if not twin.cfg.learning.adapt:
             twin.embedder = self.base_embedder
         elif isinstance(self.embedder, QueryTunedEmbedder):
-            twin.embedder = self.embedder.with_runtime(twin.cfg.query_onnx)
+            twin.embedder = self.embedder.with_runtime(twin.cfg.serving.query_onnx)
         twin._wire()
         return twin
 
@@ -98,10 +99,11 @@ class Assistant:
         """Answer one chat message; history is the earlier user messages of the same chat, oldest first."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        question, note = clean_question(message, self.cfg.max_question_chars)
+        question, note = clean_question(message, self.cfg.search.max_question_chars)
         if not question:  # nothing to search: a friendly prompt, not "couldn't find"
             prompt = f"Please type a question about {self.collection.topic}."
-            return Answer(question="", query="", answerable=False, passages=(), markdown=prompt, reason=prompt)
+            return Answer(question="", query="", answerable=False, passages=(), html=f"<p>{escape_html(prompt)}</p>",
+                          reason=prompt)
         english = looks_english(question)
         if not english:
             note = " ".join(x for x in (note, LANGUAGE_NOTE) if x)
@@ -109,13 +111,13 @@ class Assistant:
         query = self.prepare(question, history)
         timings["prepare"] = (time.perf_counter() - t0) * 1000
         t1 = time.perf_counter()
-        retrieval = self.retriever.retrieve(query, k=k or self.cfg.k, mode=mode, exclude=exclude)
+        retrieval = self.retriever.retrieve(query, k=k or self.cfg.search.k, mode=mode, exclude=exclude)
         timings["retrieve"] = (time.perf_counter() - t1) * 1000
         case = Case(question, english, retrieval, self.learned.scope_model, self.learned.topic_model)
         declined_by, reason = self.abstainer.decide(case)
         t2 = time.perf_counter()
         answer = format_answer(question, query.text, retrieval.hits, self.documents, not declined_by,
-                               shown=self.cfg.shown, notice=" ".join(x for x in (notice, note) if x),
+                               shown=self.cfg.search.shown, notice=" ".join(x for x in (notice, note) if x),
                                reason=reason, collection=self.collection)
         timings["format"] = (time.perf_counter() - t2) * 1000
         timings["total"] = (time.perf_counter() - t0) * 1000

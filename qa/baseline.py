@@ -89,11 +89,11 @@ class TutorialBaseline:
 
     def ask(self, message: str, history: list[str] | None = None, k: int = 4) -> Answer:
         if not message.strip() or not self.chunks:
-            return Answer(question=message, query=message, answerable=False, passages=(), markdown="")
+            return Answer(question=message, query=message, answerable=False, passages=(), html="")
         vector = self.embedder.embed([message]).astype(np.float32)
         scores, rows = self.index.search(vector, min(k, len(self.chunks)))
         passages = tuple(Passage(text=self.chunks[r].text, page=self.chunks[r].page, section="", score=float(s),
                                  revised=None, url=None, citation=self.chunks[r].page, chunk_id=self.chunks[r].id)
                          for s, r in zip(scores[0], rows[0], strict=True) if r >= 0)
-        return Answer(question=message, query=message, answerable=bool(passages), passages=passages, markdown="",
+        return Answer(question=message, query=message, answerable=bool(passages), passages=passages, html="",
                       confidence=float(scores[0][0]) if passages else 0.0)

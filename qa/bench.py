@@ -289,9 +289,9 @@ def child_env(cfg: Config, **extra: str) -> dict[str, str]:
     """This environment with the run's corpus, index and model as QA_* variables (what app.py reads)."""
     env = dict(os.environ)
     env.update(
-        QA_CORPUS_DIR=str(Path(cfg.corpus_dir).resolve()),
-        QA_INDEX_DIR=str(Path(cfg.index_dir).resolve()),
-        QA_MODEL_NAME=cfg.model_name,
+        QA_CORPUS_DIR=str(Path(cfg.paths.corpus_dir).resolve()),
+        QA_INDEX_DIR=str(Path(cfg.paths.index_dir).resolve()),
+        QA_MODEL_NAME=cfg.indexing.model_name,
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
         GRADIO_ANALYTICS_ENABLED="False",
@@ -369,24 +369,24 @@ def read_questions(path: Path) -> list[tuple[str, list[str]]]:
 
 
 def measure_build(cfg: Config) -> dict[str, Any]:
-    """`qa build` of the corpus into cfg.index_dir in a fresh process: wall time and peak RSS."""
+    """`qa build` of the corpus into cfg.paths.index_dir in a fresh process: wall time and peak RSS."""
     cmd = [
         sys.executable,
         "-m",
         "qa",
         "build",
         "--corpus",
-        str(cfg.corpus_dir),
+        str(cfg.paths.corpus_dir),
         "--index",
-        str(cfg.index_dir),
+        str(cfg.paths.index_dir),
         "--model",
-        cfg.model_name,
+        cfg.indexing.model_name,
     ]
     run = run_child(cmd, env=child_env(cfg))
     if run.returncode:
         raise RuntimeError(f"qa build failed ({run.returncode}): {run.stderr.strip()[-500:]}")
-    manifest = json.loads((Path(cfg.index_dir) / "manifest.json").read_text(encoding="utf-8"))
-    size = sum(p.stat().st_size for p in Path(cfg.index_dir).iterdir() if p.is_file())
+    manifest = json.loads((Path(cfg.paths.index_dir) / "manifest.json").read_text(encoding="utf-8"))
+    size = sum(p.stat().st_size for p in Path(cfg.paths.index_dir).iterdir() if p.is_file())
     return {
         "wall_s": round(run.seconds, 2),
         "build_s_in_process": manifest.get("build_seconds"),
@@ -416,8 +416,8 @@ def measure_warm(assistant: Any, questions: list[tuple[str, list[str]]], profile
     fixed = _FixedVector(assistant.embedder.dim)
     # The same retrieve() (and reranker) with the vector handed in.
     no_model = Retriever(index, fixed, cfg, getattr(retriever, "reranker", None))
-    depth = max(cfg.candidates, cfg.k)
-    weights = [cfg.dense_weight, cfg.sentence_weight, cfg.lexical_weight]
+    depth = max(cfg.search.candidates, cfg.search.k)
+    weights = [cfg.search.dense_weight, cfg.search.sentence_weight, cfg.search.lexical_weight]
 
     for question, history in questions[:WARMUP]:
         assistant.ask(question, history)
@@ -443,10 +443,10 @@ def measure_warm(assistant: Any, questions: list[tuple[str, list[str]]], profile
         t_sent = time.perf_counter()
         lexical = index.bm25.search(query, depth)
         t_bm25 = time.perf_counter()
-        rrf_fuse([dense, sentences, lexical], weights, cfg.rrf_k)
+        rrf_fuse([dense, sentences, lexical], weights, cfg.search.rrf_k)
         t_fuse = time.perf_counter()
         fixed.vector = qv[0]
-        no_model.retrieve(query, k=cfg.k)
+        no_model.retrieve(query, k=cfg.search.k)
         t_all = time.perf_counter()
         t_bare = time.perf_counter()
         bare_encode([question])
@@ -473,7 +473,7 @@ def measure_warm(assistant: Any, questions: list[tuple[str, list[str]]], profile
         "ratio_total_to_embedding_p95": round(ask["total"]["p95"] / bare_s["p95"], 2) if bare_s["n"] else None,
         "torch_threads": _torch_threads(),
         "query_runtime": getattr(assistant.embedder, "runtime", "torch"),
-        "encoder_threads": cfg.torch_threads,  # ONNX Runtime's intra-op threads, set from the same setting
+        "encoder_threads": cfg.serving.torch_threads,  # ONNX Runtime's intra-op threads, set from the same setting
     }
     if result["query_runtime"] == "torch":  # ONNX Runtime's threads are fixed when its session opens
         result["one_torch_thread"] = _one_thread(assistant, bare_encode, questions)
@@ -567,18 +567,19 @@ def measure_cold(cfg: Config, question: str, runs: int, profile_to: Path | None)
         "qa",
         "ask",
         "--corpus",
-        str(cfg.corpus_dir),
+        str(cfg.paths.corpus_dir),
         "--index",
-        str(cfg.index_dir),
+        str(cfg.paths.index_dir),
         "--model",
-        cfg.model_name,
+        cfg.indexing.model_name,
         question,
     ]
     samples: dict[str, list[ChildRun]] = {"ask": [], "floor": [], "floor_encode": [], "python": []}
     for _ in range(runs):
         samples["python"].append(run_child([sys.executable, "-c", "pass"], env=env))
-        samples["floor"].append(run_child([sys.executable, "-c", FLOOR, cfg.model_name, "load"], env=env))
-        samples["floor_encode"].append(run_child([sys.executable, "-c", FLOOR, cfg.model_name, "encode"], env=env))
+        samples["floor"].append(run_child([sys.executable, "-c", FLOOR, cfg.indexing.model_name, "load"], env=env))
+        samples["floor_encode"].append(run_child([sys.executable, "-c", FLOOR, cfg.indexing.model_name, "encode"],
+                                                 env=env))
         samples["ask"].append(run_child(ask_cmd, env=env))
     for name, runs_ in samples.items():
         bad = [r for r in runs_ if r.returncode]
@@ -994,11 +995,11 @@ def scale_point(folder: Path, size: int, seed: int, model_name: str) -> dict[str
     # The model comes in only now, so build memory above is the index's own; queries are embedded live.
     from qa.embedding import SentenceTransformerEmbedder
 
-    cfg = Config(model_name=model_name)
-    embedder = SentenceTransformerEmbedder(cfg.model_name)
+    cfg = Config.of(model_name=model_name)
+    embedder = SentenceTransformerEmbedder(cfg.indexing.model_name)
     embedder.model  # noqa: B018 - load it now, outside the timed loop
     rss_model = proc_memory()["rss_mb"]
-    depth = max(cfg.candidates, cfg.k)
+    depth = max(cfg.search.candidates, cfg.search.k)
     retriever = Retriever(index, _FixedVector(vectors.shape[1]), cfg)
     timing: dict[str, list[float]] = {k: [] for k in ("embedding", "dense", "bm25", "fusion", "search", "total")}
     for i in range(min(WARMUP, len(queries))):
@@ -1012,7 +1013,7 @@ def scale_point(folder: Path, size: int, seed: int, model_name: str) -> dict[str
         t1 = time.perf_counter()
         lexical = bm25.search(query, depth)
         t2 = time.perf_counter()
-        rrf_fuse([d, lexical], [cfg.dense_weight, cfg.lexical_weight], cfg.rrf_k)
+        rrf_fuse([d, lexical], [cfg.search.dense_weight, cfg.search.lexical_weight], cfg.search.rrf_k)
         t3 = time.perf_counter()
         for key, sec in (
             ("embedding", t_embed - t),
@@ -1091,7 +1092,7 @@ def _ef_sweep(dense: Any, query_vectors: np.ndarray, exact_rows: np.ndarray, dep
 def measure_scale(
     assistant: Any, questions: list[tuple[str, list[str]]], opts: BenchOptions, work: Path
 ) -> dict[str, Any]:
-    model_name = assistant.cfg.model_name
+    model_name = assistant.cfg.indexing.model_name
     """One fresh process per corpus size, so each size's memory is its own; the model is not loaded there."""
     folder = scale_inputs(assistant, questions, work / "scale")
     points = []
@@ -1144,7 +1145,7 @@ def run_bench(cfg: Config, opts: BenchOptions) -> dict[str, Any]:
     if not questions:
         raise ValueError(f"{opts.questions} holds no questions")
     work = Path(tempfile.mkdtemp(prefix="qa-bench-"))
-    cfg = cfg.replace(index_dir=work / "index", corpus_dir=Path(cfg.corpus_dir).resolve())
+    cfg = cfg.replace(index_dir=work / "index", corpus_dir=Path(cfg.paths.corpus_dir).resolve())
     results: dict[str, Any] = {
         "machine": _machine(),
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(opts).items()},
@@ -1157,7 +1158,7 @@ def run_bench(cfg: Config, opts: BenchOptions) -> dict[str, Any]:
         results["loadavg"]["after_build"] = _load()
 
         _log("warm latency")
-        assistant = Assistant.load(cfg, embedder=_Uncached(SentenceTransformerEmbedder(cfg.model_name)))
+        assistant = Assistant.load(cfg, embedder=_Uncached(SentenceTransformerEmbedder(cfg.indexing.model_name)))
         warm_qs = questions[: opts.warm_questions] if opts.warm_questions else questions
         results["warm"] = measure_warm(assistant, warm_qs, out_dir / "profile_warm.txt" if opts.profile else None)
         results["loadavg"]["after_warm"] = _load()

@@ -33,15 +33,15 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     started = time.perf_counter()
-    embedder = SentenceTransformerEmbedder(cfg.model_name)
+    embedder = SentenceTransformerEmbedder(cfg.indexing.model_name)
     index = build_index(cfg, embedder, show_progress=sys.stderr.isatty())
     try:
-        index.save(cfg.index_dir)
+        index.save(cfg.paths.index_dir)
     except OSError as e:  # read-only folder or full disk: say which folder, not a traceback
-        raise QAError(f"could not write the index to {cfg.index_dir} ({e.strerror or e}); "
+        raise QAError(f"could not write the index to {cfg.paths.index_dir} ({e.strerror or e}); "
                       "make the folder writable, free disk space, or pass --index") from None
     m = index.manifest
-    print(f"built {cfg.index_dir}: {m['num_documents']} pages, {m['num_chunks']} passages, "
+    print(f"built {cfg.paths.index_dir}: {m['num_documents']} pages, {m['num_chunks']} passages, "
           f"{m['num_sentences']} sentences, model {m['model']} ({m['dim']} dims) "
           f"in {time.perf_counter() - started:.1f}s", flush=True)
     # the saved index replaced any earlier learned models: fit the ones for this corpus now, not at first ask
@@ -51,6 +51,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from qa.answer import to_text
     from qa.assistant import Assistant
 
     cfg = _config(args)
@@ -66,7 +67,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if answer.notice:
         print(f"!! {answer.notice}\n")
     if not answer.answerable:
-        print(answer.markdown)
+        print(to_text(answer.html))
         return 0
     for n, p in enumerate(answer.passages, start=1):
         print(f"[{n}] {p.citation}")
@@ -118,7 +119,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from app import main as serve
+    from qa.chat import main as serve
 
     return serve(_config(args))
 
@@ -141,7 +142,7 @@ def cmd_feedback_export(args: argparse.Namespace) -> int:
     """Thumbs-down from the opt-in feedback log as candidate gold questions (JSONL) for review."""
     from qa.feedback import FeedbackLog, to_candidates
 
-    log = FeedbackLog.in_dir(Config.from_env().data_dir) if args.log is None else FeedbackLog(args.log)
+    log = FeedbackLog.in_dir(Config.from_env().paths.data_dir) if args.log is None else FeedbackLog(args.log)
     rows = to_candidates(log.read())
     lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     if args.out is None:

@@ -134,7 +134,7 @@ def run_config(assistant: Any, questions: list[GoldQuestion], name: str, k: int 
     if name == TUTORIAL:
         from qa.baseline import TutorialBaseline
 
-        variant: Any = TutorialBaseline(assistant.cfg.corpus_dir, assistant.base_embedder)
+        variant: Any = TutorialBaseline(assistant.cfg.paths.corpus_dir, assistant.base_embedder)
     else:
         variant = assistant.with_config(**changes) if changes else assistant
     clear = getattr(assistant.embedder, "clear_cache", None)
@@ -157,7 +157,7 @@ def evaluate(assistant: Any, questions: list[GoldQuestion], configs: Iterable[st
         questions = [q for q in questions if q.split == split]
     if not questions:
         raise QAError(f"no questions{f' in split {split!r}' if split else ''} to evaluate")
-    shown = assistant.cfg.shown
+    shown = assistant.cfg.search.shown
     metrics: dict[str, Any] = {}
     all_results: list[Result] = []
     for name in configs:

@@ -166,10 +166,10 @@ def expected_manifest(cfg: Config, dim: int | None = None) -> dict:
     """The fields a built index must match to be reused with this Config."""
     wanted = {
         "format": FORMAT,
-        "model": cfg.model_name,
-        "chunk_tokens": cfg.chunk_tokens,
-        "overlap_sentences": cfg.overlap_sentences,
-        "corpus_sha256": corpus_fingerprint(cfg.corpus_dir),
+        "model": cfg.indexing.model_name,
+        "chunk_tokens": cfg.indexing.chunk_tokens,
+        "overlap_sentences": cfg.indexing.overlap_sentences,
+        "corpus_sha256": corpus_fingerprint(cfg.paths.corpus_dir),
         "qa_version": __version__,
     }
     if dim is not None:
@@ -193,15 +193,15 @@ def _embed_all(embedder: Embedder, texts: list[str], show_progress: bool, what: 
 def build_index(cfg: Config, embedder: Embedder, show_progress: bool = False) -> Index:
     """Parse, chunk and embed the corpus; nothing is written (call Index.save)."""
     started = time.perf_counter()
-    documents = load_corpus(cfg.corpus_dir)
-    chunks = chunk_corpus(documents, cfg.chunk_tokens, cfg.overlap_sentences)
+    documents = load_corpus(cfg.paths.corpus_dir)
+    chunks = chunk_corpus(documents, cfg.indexing.chunk_tokens, cfg.indexing.overlap_sentences)
     too_long = [c.id for c in chunks if embedder.count_tokens(c.search_text) > embedder.max_tokens]
     if too_long:  # the model would silently ignore the tail of these passages
         raise IndexMismatchError(
             f"{len(too_long)} chunks exceed {embedder.name}'s {embedder.max_tokens} word pieces "
-            f"(first: {too_long[0]}); lower chunk_tokens (now {cfg.chunk_tokens})"
+            f"(first: {too_long[0]}); lower chunk_tokens (now {cfg.indexing.chunk_tokens})"
         )
-    collection = load_collection(cfg.corpus_dir, documents)
+    collection = load_collection(cfg.paths.corpus_dir, documents)
     if not collection.examples:
         from qa.synthesize import example_questions
 
@@ -248,7 +248,7 @@ def _document_from_json(row: dict) -> Document:
 
 def load_index(cfg: Config, dim: int | None = None) -> Index:
     """Load index_dir, refusing one that is missing, damaged, or built from other inputs."""
-    index_dir = Path(cfg.index_dir)
+    index_dir = Path(cfg.paths.index_dir)
     manifest_path = index_dir / "manifest.json"
     if not manifest_path.exists():
         raise IndexNotFoundError(f"no index in {index_dir}; run `qa build`")
@@ -293,8 +293,8 @@ def ensure_index(cfg: Config, embedder: Embedder, show_progress: bool = False) -
         reason = str(e).split(";")[0]
     index = build_index(cfg, embedder, show_progress=show_progress)
     try:
-        index.save(cfg.index_dir)
+        index.save(cfg.paths.index_dir)
     except OSError as e:  # read-only or full disk: serve from memory, say so
-        log.warning("could not write the index to %s (%s); serving from memory", cfg.index_dir, e.strerror or e)
+        log.warning("could not write the index to %s (%s); serving from memory", cfg.paths.index_dir, e.strerror or e)
         return index, f"built in memory ({reason}); not saved: {e.strerror or e}"
     return index, f"rebuilt ({reason})"

@@ -22,7 +22,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -81,22 +81,18 @@ def learning_key(cfg: Config, index: Index) -> dict[str, Any]:
         "format": FORMAT,
         "qa_version": __version__,
         "index_corpus_sha256": index.manifest.get("corpus_sha256"),
-        "model": cfg.model_name,
-        "chunk_tokens": cfg.chunk_tokens,
-        "overlap_sentences": cfg.overlap_sentences,
+        "model": cfg.indexing.model_name,
+        "chunk_tokens": cfg.indexing.chunk_tokens,
+        "overlap_sentences": cfg.indexing.overlap_sentences,
         "hand_written_sha256": sha256_file(hand) if hand.exists() else None,
         "lay_terms_sha256": _sha(_packaged("lay_terms.json")),
         "off_topic_sha256": _sha(_packaged("off_topic.json")),
-        "adapt": cfg.adapt,
-        "epochs": cfg.adapt_epochs,
-        "learning_rate": cfg.adapt_lr,
-        "synthetic_questions": cfg.synthetic_questions,
+        "learning": asdict(cfg.learning),
         "synthesis": [SYNTHESIS_VERSION, KEYWORD_SHARE],
-        "train_limit": cfg.train_limit,
-        "scope_false_rate": [cfg.scope_false_rate, cfg.scope_false_rate_made, cfg.topic_false_rate],
-        "mention_rate": cfg.mention_rate,
-        "retrieval": [cfg.candidates, cfg.rerank_depth, cfg.rrf_k, cfg.dense_weight, cfg.sentence_weight,
-                      cfg.lexical_weight, cfg.expand_query, cfg.use_history, cfg.dense_plain_query],
+        "lines": [cfg.abstention.scope_false_rate, cfg.abstention.scope_false_rate_made,
+                  cfg.abstention.topic_false_rate, cfg.abstention.mention_rate],
+        # how held-out questions are searched (not how many passages are shown)
+        "search": {k: v for k, v in asdict(cfg.search).items() if k not in ("k", "shown", "mode", "rerank")},
         "seed": SEED,
     }
 
@@ -167,21 +163,21 @@ def fit(cfg: Config, index: Index, embedder: Embedder, workdir: Path | None,
     into `workdir` (an empty folder). Without one (no disk to write to) the encoder is not tuned: it needs a
     folder to be loaded from, and the other two stay in memory."""
     started = time.perf_counter()
-    words = known_words(cfg.model_name)
+    words = known_words(cfg.indexing.model_name)
     expander = QueryExpander.from_chunks(index.chunks, words)
-    preparer = Preparer(expander, cfg.max_question_chars, cfg.use_history, cfg.expand_query, cfg.dense_plain_query)
-    synthetic = synthesize(index.chunks, expander.aliases, expander.lay_terms, limit=cfg.synthetic_questions,
+    preparer = Preparer.from_settings(expander, cfg.search)
+    synthetic = synthesize(index.chunks, expander.aliases, expander.lay_terms, limit=cfg.learning.synthetic_questions,
                            seed=SEED)
     hand, hand_oos, hand_dropped = hand_written(cfg.hand_written, index)
     rows = _Rows(index)
     held, training = [], []
     for q in hand + synthetic:
         (held if _held_out(q.gold_spans[0]) else training).append(q)
-    if len(training) > cfg.train_limit:  # bounded training time: hand-written questions first, then a sample
+    if len(training) > cfg.learning.train_limit:  # bounded training time: hand-written questions first, then a sample
         rng = np.random.default_rng(SEED)
-        mine = [q for q in training if q.split != "synthetic"][: cfg.train_limit]
+        mine = [q for q in training if q.split != "synthetic"][: cfg.learning.train_limit]
         rest = [q for q in training if q.split == "synthetic"]
-        pick = sorted(rng.choice(len(rest), size=max(cfg.train_limit - len(mine), 0), replace=False).tolist())
+        pick = sorted(rng.choice(len(rest), size=max(cfg.learning.train_limit - len(mine), 0), replace=False).tolist())
         training = mine + [rest[i] for i in pick]
     manifest: dict[str, Any] = {
         "questions": {"synthetic": len(synthetic), "synthetic_kinds": kinds(synthetic),
@@ -192,9 +188,9 @@ def fit(cfg: Config, index: Index, embedder: Embedder, workdir: Path | None,
     }
     query_embedder: Embedder = embedder
     encoder: Path | None = None
-    if cfg.adapt and workdir is None:
+    if cfg.learning.adapt and workdir is None:
         manifest["encoder_not_tuned"] = "no writable folder to keep it in"
-    if cfg.adapt and workdir is not None:
+    if cfg.learning.adapt and workdir is not None:
         t = time.perf_counter()
         data = []
         for q in training:
@@ -205,8 +201,8 @@ def fit(cfg: Config, index: Index, embedder: Embedder, workdir: Path | None,
         progress(f"training the query encoder on {len(data)} questions")
         chunk_vectors = index.dense.reconstruct_n(0, index.dense.ntotal)
         sentence_vectors = index.sentences.reconstruct_n(0, index.sentences.ntotal)
-        model = train(cfg.model_name, data, chunk_vectors, sentence_vectors, epochs=cfg.adapt_epochs,
-                      lr=cfg.adapt_lr, threads=max(cfg.torch_threads, 2))
+        model = train(cfg.indexing.model_name, data, chunk_vectors, sentence_vectors, epochs=cfg.learning.adapt_epochs,
+                      lr=cfg.learning.adapt_lr, threads=max(cfg.serving.torch_threads, 2))
         encoder = workdir / "query_encoder"
         model.save(str(encoder))
         encoder_manifest: dict[str, Any] = {"weights_sha256": sha256_file(encoder / WEIGHTS), "examples": len(data)}
@@ -217,7 +213,8 @@ def fit(cfg: Config, index: Index, embedder: Embedder, workdir: Path | None,
         (encoder / MANIFEST).write_text(json.dumps(encoder_manifest, indent=2) + "\n", encoding="utf-8")
         manifest["encoder"] = encoder_manifest
         manifest["seconds"]["encoder"] = round(time.perf_counter() - t, 1)
-        query_embedder = QueryTunedEmbedder(embedder, encoder, threads=cfg.torch_threads, onnx=cfg.query_onnx)
+        query_embedder = QueryTunedEmbedder(embedder, encoder, threads=cfg.serving.torch_threads,
+                                            onnx=cfg.serving.query_onnx)
     retriever = Retriever(index, query_embedder, cfg)
     prepared = [(q, preparer.prepare(q.question, list(q.history)), rows.chunks(q)) for q in held]
     prepared = [(q, sq, r) for q, sq, r in prepared if r]
@@ -263,8 +260,9 @@ def fit(cfg: Config, index: Index, embedder: Embedder, workdir: Path | None,
     # when a maintainer has enough of them, else the made ones, which match their answers more easily (they share
     # its words), so only their weakest sliver marks the line (Config.scope_false_rate_made).
     hand_enough = len(by_hand) >= MIN_SCOPE_QUESTIONS
+    lines = cfg.abstention
     scope = fit_scope_model(np.array(answered), np.array(unanswered),
-                            cfg.scope_false_rate if hand_enough else cfg.scope_false_rate_made, cfg.mention_rate,
+                            lines.scope_false_rate if hand_enough else lines.scope_false_rate_made, lines.mention_rate,
                             calibrate=np.array(by_hand) if hand_enough else None) \
         if len(answered) >= MIN_SCOPE_QUESTIONS and unanswered else None
     manifest["scope_model"] = {"answered": len(answered), "not_answered": len(unanswered),
@@ -332,7 +330,8 @@ def _fit_topic(cfg: Config, retriever: Retriever, preparer: Preparer, hand: list
         out_rows.append(r)
     if len(out_rows) < need_out or not calibrate:
         return None, {"fitted": False, "why_not": f"{len(out_rows)} out-of-scope questions left"}
-    topic = fit_topic_model(np.array(train_rows), np.array(out_rows), np.array(calibrate), cfg.topic_false_rate)
+    topic = fit_topic_model(np.array(train_rows), np.array(out_rows), np.array(calibrate),
+                            cfg.abstention.topic_false_rate)
     return topic, {"fitted": True, "answerable": len(train_rows), "out_of_scope": len(out_rows),
                    "out_of_scope_left_out_as_answered_now": answered_now, "calibrated_on": len(calibrate),
                    "threshold": topic.threshold}
@@ -411,7 +410,7 @@ def ensure(cfg: Config, index: Index, embedder: Embedder, progress: Callable[[st
     """The learned models for this index: loaded when current, fitted (and saved in the index folder) when not.
     An index folder that can't be written (or an index served from memory) gets them fitted for this process
     only, and the status says so."""
-    folder = Path(cfg.index_dir) / FOLDER
+    folder = Path(cfg.paths.index_dir) / FOLDER
     reason = stale_because(cfg, index, folder)
     if reason is None:
         learned = load(cfg, index, folder)

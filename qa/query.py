@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 
+from qa.config import Search
 from qa.conversation import TOPICS, contextualize
 from qa.lexical import DRUG_LIKE, STOPWORDS, words
 from qa.types import Chunk, SearchQuery
@@ -214,6 +215,11 @@ class Preparer:
         self.dense_plain = dense_plain
         # what a question can be about on its own: treatments, and the corpus's named drugs and procedures
         self.topics = TOPICS | frozenset(t for t in expander.aliases if len(t) > 3)
+
+    @classmethod
+    def from_settings(cls, expander: QueryExpander, search: Search) -> Preparer:
+        return cls(expander, search.max_question_chars, search.use_history, search.expand_query,
+                   search.dense_plain_query)
 
     def prepare(self, question: str, history: list[str] | tuple[str, ...] | None = None) -> SearchQuery:
         """question is already cleaned (clean_question); history holds the chat's earlier questions, oldest first."""

@@ -147,15 +147,15 @@ class Retriever:
         Each hit carries its best sentence; the feature rows follow qa.rerank.FEATURES. Rows in `exclude` are
         never returned (how the scope model learns what a question looks like when its answer is missing).
         """
-        depth = self.cfg.candidates
+        depth = self.cfg.search.candidates
         qv = self._query_vector(query.dense)
         bm25 = self.index.bm25.scores(query.text)
         order = np.argsort(-bm25, kind="stable")[:depth + len(exclude)]
         lexical = [Hit(self.index.chunks[i], float(bm25[i]), "lexical") for i in order
                    if bm25[i] > 0 and i not in exclude][:depth]
         runs = [self.dense_run(qv, depth, exclude), self.sentence_run(qv, depth, exclude), lexical]
-        weights = [self.cfg.dense_weight, self.cfg.sentence_weight, self.cfg.lexical_weight]
-        fused = drop_overlaps(rrf_fuse(runs, weights, self.cfg.rrf_k))[: self.cfg.rerank_depth]
+        weights = [self.cfg.search.dense_weight, self.cfg.search.sentence_weight, self.cfg.search.lexical_weight]
+        fused = drop_overlaps(rrf_fuse(runs, weights, self.cfg.search.rrf_k))[: self.cfg.search.rerank_depth]
         top_bm25 = max(float(bm25.max()) if len(bm25) else 0.0, 1e-9)
         top_fused = max((h.score for h in fused), default=1.0) or 1.0
         query_stems = set(tokenize(query.text))
@@ -207,9 +207,9 @@ class Retriever:
         """Top k distinct passages for the query, the confidence of the best one and its match features."""
         if isinstance(query, str):
             query = SearchQuery.plain(query)
-        k = k or self.cfg.k
-        mode = mode or self.cfg.mode
-        depth = max(self.cfg.candidates, k)
+        k = k or self.cfg.search.k
+        mode = mode or self.cfg.search.mode
+        depth = max(self.cfg.search.candidates, k)
         if not self.index.chunks:
             return Retrieval((), 0.0)
         if mode == "lexical":
@@ -220,7 +220,7 @@ class Retriever:
             fused = drop_overlaps(self.dense_run(qv, depth, exclude))
         else:
             fused, rows, qv = self.candidates(query, exclude)
-            if self.reranker is not None and self.cfg.rerank and fused:
+            if self.reranker is not None and self.cfg.search.rerank and fused:
                 scores = self.reranker.score(rows)
                 order = sorted(range(len(fused)), key=lambda n: (-scores[n], n))
                 fused = [replace(fused[n], score=float(scores[n])) for n in order]

@@ -30,13 +30,6 @@ class Document:
     references: tuple[str, ...] = ()  # the page's "References" block
     nav: tuple[str, ...] = ()  # the page's own list of in-page links (its table of contents)
 
-    def section_at(self, offset: int) -> str:
-        """Heading of the section containing a character offset."""
-        for section in self.sections:
-            if section.start <= offset < section.end:
-                return section.heading
-        return ""
-
 
 @dataclass(frozen=True)
 class Collection:
@@ -130,7 +123,7 @@ class Answer:
     query: str  # what was actually searched (after follow-up and alias handling)
     answerable: bool
     passages: tuple[Passage, ...]
-    markdown: str  # what the chat shows
+    html: str  # what the chat shows: the quoted passages, or the "couldn't find that" reply (qa.answer)
     notice: str = ""  # urgent-symptom notice, or a note about the input ("answered on its first part")
     reason: str = ""  # why it declined, when it did (may be empty: "couldn't find that" says enough)
     declined_by: str = ""  # the abstention check that declined it (qa.abstain.Abstainer.CHECKS), "" if answered

@@ -69,21 +69,21 @@ def tiny_cfg(tmp_path: Path) -> Config:
     """The small test corpus copied to a temp folder, with its own index folder."""
     corpus = tmp_path / "corpus"
     shutil.copytree(TEST_CORPUS, corpus)
-    return Config(corpus_dir=corpus, index_dir=tmp_path / "index", model_name="fake", min_score=0.1,
+    return Config.of(corpus_dir=corpus, index_dir=tmp_path / "index", model_name="fake", min_score=0.1,
                   adapt=False)
 
 
 @pytest.fixture(scope="session")
 def real_cfg(tmp_path_factory: pytest.TempPathFactory) -> Config:
     """The real corpus with the real bundled model; the index lives in a session temp folder."""
-    return Config(corpus_dir=REAL_CORPUS, index_dir=tmp_path_factory.mktemp("real") / "index")
+    return Config.of(corpus_dir=REAL_CORPUS, index_dir=tmp_path_factory.mktemp("real") / "index")
 
 
 @pytest.fixture(scope="session")
 def real_embedder():  # type: ignore[no-untyped-def]
     from qa.embedding import SentenceTransformerEmbedder
 
-    return SentenceTransformerEmbedder(Config().model_name)
+    return SentenceTransformerEmbedder(Config().indexing.model_name)
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-import app
-from qa.answer import escape_html, render_markdown, render_not_found
+from qa import chat as app
+from qa.answer import escape_html, render_not_found, render_passages
 from qa.feedback import FeedbackLog
 from qa.safety import urgent_notice
 from qa.types import Answer, Collection, Passage
@@ -53,17 +53,17 @@ class FakeAssistant:
         self.calls.append((message, list(history or [])))
         if "car" in message:
             md = render_not_found(["Typical Treatment"], self.collection)
-            return Answer(question=message, query=message, answerable=False, passages=(), markdown=md)
+            return Answer(question=message, query=message, answerable=False, passages=(), html=md)
         ps = tuple(passage(n) for n in range(1, 5))
         return Answer(question=message, query=message, answerable=True, passages=ps,
-                      markdown=render_markdown(ps, 3, collection=self.collection))
+                      html=render_passages(ps, 3, collection=self.collection))
 
 
 # ---- rendering (qa/answer.py) --------------------------------------------------------------------
 
 
 def test_reply_quotes_passages_with_the_best_sentence_marked() -> None:
-    md = render_markdown((passage(1),), 3)
+    md = render_passages((passage(1),), 3)
     assert "<mark>Maintenance usually lasts for about 2 years.</mark>" in md
     assert md.count("<mark>") == 1
     assert "<blockquote>" in md
@@ -72,13 +72,13 @@ def test_reply_quotes_passages_with_the_best_sentence_marked() -> None:
 
 def test_passage_text_is_never_rewritten() -> None:
     p = passage(1)
-    quote = render_markdown((p,), 3).split("<blockquote>")[1].split("</blockquote>")[0]
+    quote = render_passages((p,), 3).split("<blockquote>")[1].split("</blockquote>")[0]
     # the only change is layout: list bullets become <li>, paragraphs <p>
     assert visible_text(quote) == re.sub(r"\s+", " ", p.text.replace("\n- ", " ")).strip()
 
 
 def test_citations_are_numbered_with_revision_date_and_a_new_tab_link() -> None:
-    md = render_markdown(tuple(passage(n) for n in range(1, 3)), 3)
+    md = render_passages(tuple(passage(n) for n in range(1, 3)), 3)
     line = "[1]</span> Typical Treatment › Maintenance · American Cancer Society · Last revised June 24, 2024"
     assert line in md
     assert "[2]</span>" in md
@@ -86,13 +86,13 @@ def test_citations_are_numbered_with_revision_date_and_a_new_tab_link() -> None:
 
 
 def test_only_web_links_become_links() -> None:
-    md = render_markdown((passage(1, url="javascript:alert(1)"),), 3)
+    md = render_passages((passage(1, url="javascript:alert(1)"),), 3)
     assert "<a " not in md
     assert "javascript:alert" not in md  # the bad link is dropped from the line, not shown as a link
 
 
 def test_more_passages_are_folded() -> None:
-    md = render_markdown(tuple(passage(n) for n in range(1, 6)), 3)
+    md = render_passages(tuple(passage(n) for n in range(1, 6)), 3)
     shown, folded = md.split("<details", 1)
     assert shown.count("qa-passage") == 3
     assert "<summary>More passages (2)</summary>" in folded
@@ -101,33 +101,34 @@ def test_more_passages_are_folded() -> None:
 
 def test_corpus_and_markup_characters_are_shown_as_text() -> None:
     p = passage(1, text="A <script>alert(1)</script> **bold** [x](javascript:y) $$x$$ & more.", highlight="")
-    md = render_markdown((p,), 3)
+    md = render_passages((p,), 3)
     assert "<script>" not in md and "**" not in md and "[x]" not in md and "$$" not in md
     assert visible_text(md.split("<blockquote>")[1].split("</blockquote>")[0]) == p.text
 
 
 def test_highlight_across_list_items_stays_well_formed() -> None:
     p = passage(1, highlight="Drugs used include:\n- Methotrexate (given as pills)")
-    md = render_markdown((p,), 3)
+    md = render_passages((p,), 3)
     assert "<p><mark>Drugs used include:</mark></p><ul><li><mark>Methotrexate (given as pills)</mark></li>" \
         in md
     assert md.count("<mark>") == md.count("</mark>") == 2
 
 
 def test_urgent_notice_comes_first_and_stands_out() -> None:
-    md = render_markdown((passage(1),), 3, notice=urgent_notice() + " Your message was long.")
+    md = render_passages((passage(1),), 3, notice=urgent_notice() + " Your message was long.")
     assert md.index('class="qa-urgent" role="alert"') < md.index("<blockquote>")
     assert '<p class="qa-note">Your message was long.</p>' in md
     not_found = render_not_found(["A page"], COLLECTION, notice=urgent_notice())
-    assert not_found.startswith('<div class="qa-urgent" role="alert">')
+    assert not_found.startswith('<div class="qa-answer qa-declined">\n<div class="qa-urgent" role="alert">')
 
 
 def test_not_found_is_kind_and_points_to_the_topics_the_helpline_and_the_care_team() -> None:
     md = render_not_found(["Surgery for ALL", "Chemotherapy for ALL"], COLLECTION,
                           reason="The pages don't mention <b>zorbex</b>.")
-    assert "I couldn't find that in these pages" in md
-    assert "- Surgery for ALL\n- Chemotherapy for ALL" in md
-    assert "American Cancer Society helpline at 1-800-227-2345" in md and "care team" in md
+    text = visible_text(md)
+    assert "I couldn't find that in these pages. The pages don't mention <b>zorbex</b>." in text
+    assert "<ul><li>Surgery for ALL</li><li>Chemotherapy for ALL</li></ul>" in md
+    assert "American Cancer Society helpline at 1-800-227-2345" in text and "care team" in text
     assert "<b>" not in md  # the reason can quote the patient: escaped
 
 
@@ -135,10 +136,10 @@ def test_the_wording_comes_from_the_collection_and_invents_no_helpline() -> None
     """Another publisher's pages with no helpline in sources.json: no number, no ACS, in any reply."""
     nci = Collection("Questions about the National Cancer Institute's pages", "lymphoma treatment",
                      ("National Cancer Institute",))
-    md = render_not_found(["Adult Hodgkin Lymphoma Treatment"], nci)
+    md = visible_text(render_not_found(["Adult Hodgkin Lymphoma Treatment"], nci))
     cited = replace(passage(1, url=None),
                     citation="Hodgkin › Stages · National Cancer Institute · Revision date not given")
-    reply = render_markdown((cited,), 3, collection=nci)
+    reply = render_passages((cited,), 3, collection=nci)
     for text in (md, reply):
         assert "American Cancer Society" not in text and "1-800" not in text
     assert "the National Cancer Institute's pages on lymphoma treatment" in md
@@ -251,17 +252,11 @@ def test_feedback_turns_on_from_the_assistant_config(tmp_path: Path) -> None:
     from qa.config import Config
 
     fake = FakeAssistant()
-    fake.cfg = Config(feedback=True, data_dir=tmp_path)  # type: ignore[attr-defined]
+    fake.cfg = Config.of(feedback=True, data_dir=tmp_path)  # type: ignore[attr-defined]
     fns = handlers(app.build_demo(fake))
     chat, turns = chat_turn(fns, "What is maintenance?", [], [])
     fns["vote"](chat, turns, like(1, False))
     assert len(FeedbackLog.in_dir(tmp_path).read()) == 1
-
-
-def test_user_turns_reads_gradio_messages() -> None:
-    history = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "x"},
-               {"role": "user", "content": [{"type": "text", "text": "b"}]}, {"role": "user", "content": " "}]
-    assert app.user_turns(history) == ["a", "b"]
 
 
 # ---- a real server with the real assistant, called with gradio_client ----------------------------
@@ -305,4 +300,4 @@ def test_api_chat_returns_a_cited_reply(served: str) -> None:
     reply = client.predict("Can surgery cure ALL?", api_name="/chat")
     assert "<mark>" in reply and "[1]</span>" in reply and "American Cancer Society" in reply
     declined = client.predict("how do I fix my car's brakes?", api_name="/chat")
-    assert "I couldn't find that in these pages" in declined
+    assert "I couldn't find that in these pages" in visible_text(declined)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-import app
+from qa import chat as app
 from qa.feedback import FeedbackLog
 
 CHROMIUM = "/usr/bin/chromium"
@@ -203,14 +203,14 @@ class LinkingAssistant:
     url = "https://www.cancer.org/cancer/types/acute-lymphocytic-leukemia.html"
 
     def ask(self, message: str, history: list[str] | None = None):  # type: ignore[no-untyped-def]
-        from qa.answer import render_markdown
+        from qa.answer import render_passages
         from qa.types import Answer, Passage
 
         p = Passage(text="Some words. The best sentence.", page="P", section="S", score=1.0,
                     revised="June 24, 2024", url=self.url, highlight="The best sentence.",
                     citation=f"P › S · American Cancer Society · Last revised June 24, 2024 · {self.url}")
         return Answer(question=message, query=message, answerable=True, passages=(p,),
-                      markdown=render_markdown((p,), 3))
+                      html=render_passages((p,), 3))
 
 
 def test_links_open_in_a_new_tab(browser) -> None:

@@ -12,7 +12,7 @@ from qa.corpus import load_corpus
 from qa.types import Chunk, Document, Section
 
 REAL_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
-DEFAULT = Config().chunk_tokens  # the shipped size
+DEFAULT = Config().indexing.chunk_tokens  # the shipped size
 SIZES = sorted({30, 60, 120, DEFAULT, 250})
 
 
@@ -39,7 +39,7 @@ def test_text_is_the_document_span(docs: list[Document], chunked: dict[int, list
         assert c.text == doc.text[c.start : c.end]
         assert c.text == c.text.strip() and c.text
         assert c.page == doc.title
-        assert doc.section_at(c.start) == c.section
+        assert next(s.heading for s in doc.sections if s.start <= c.start < s.end) == c.section
         for s, e in c.sentences:
             assert 0 <= s < e <= len(c.text)
 

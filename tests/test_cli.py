@@ -42,7 +42,7 @@ def use_fake_model(monkeypatch: pytest.MonkeyPatch, fake_embedder):
 def test_ask_json_matches_the_api(
     real_assistant, real_cfg: Config, use_real_model, capsys, question: str, history: list[str]
 ) -> None:
-    argv = ["ask", "--json", "--corpus", str(REAL_CORPUS), "--index", str(real_cfg.index_dir), question]
+    argv = ["ask", "--json", "--corpus", str(REAL_CORPUS), "--index", str(real_cfg.paths.index_dir), question]
     for h in history:
         argv[1:1] = ["--history", h]
     assert main(argv) == 0
@@ -56,13 +56,13 @@ def test_ask_json_matches_the_api(
 def test_ask_reads_the_index_dir_from_the_environment(
     real_assistant, real_cfg: Config, use_real_model, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    monkeypatch.setenv("QA_INDEX_DIR", str(real_cfg.index_dir))
+    monkeypatch.setenv("QA_INDEX_DIR", str(real_cfg.paths.index_dir))
     monkeypatch.setenv("QA_CORPUS_DIR", str(REAL_CORPUS))
-    before = os.stat(real_cfg.index_dir / "manifest.json").st_mtime_ns
+    before = os.stat(real_cfg.paths.index_dir / "manifest.json").st_mtime_ns
     assert main(["ask", "--json", "Can surgery cure ALL?"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["answerable"] and "cure this type of cancer with surgery" in out["passages"][0]["text"]
-    assert os.stat(real_cfg.index_dir / "manifest.json").st_mtime_ns == before  # loaded, not rebuilt
+    assert os.stat(real_cfg.paths.index_dir / "manifest.json").st_mtime_ns == before  # loaded, not rebuilt
 
 
 def test_ask_plain_text_prints_citations(real_assistant, real_cfg: Config, use_real_model, capsys) -> None:
@@ -71,7 +71,7 @@ def test_ask_plain_text_prints_citations(real_assistant, real_cfg: Config, use_r
             [
                 "ask",
                 "--index",
-                str(real_cfg.index_dir),
+                str(real_cfg.paths.index_dir),
                 "--corpus",
                 str(REAL_CORPUS),
                 "What are the side effects of Gleevec?",
@@ -85,9 +85,9 @@ def test_ask_plain_text_prints_citations(real_assistant, real_cfg: Config, use_r
 
 
 def test_build_then_ask_on_a_fresh_folder(tiny_cfg: Config, use_fake_model, capsys) -> None:
-    flags = ["--corpus", str(tiny_cfg.corpus_dir), "--index", str(tiny_cfg.index_dir), "--model", "fake"]
+    flags = ["--corpus", str(tiny_cfg.paths.corpus_dir), "--index", str(tiny_cfg.paths.index_dir), "--model", "fake"]
     assert main(["build", *flags]) == 0
-    assert capsys.readouterr().out.startswith(f"built {tiny_cfg.index_dir}: 2 pages")
+    assert capsys.readouterr().out.startswith(f"built {tiny_cfg.paths.index_dir}: 2 pages")
     assert main(["ask", "--json", *flags, "-k", "1", "refunds reach your card"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["passages"]) <= 1
@@ -150,9 +150,9 @@ def test_bad_flag_is_an_argparse_error(capsys) -> None:
 
 
 def test_damaged_index_is_rebuilt_by_ask(tiny_cfg: Config, use_fake_model, capsys) -> None:
-    flags = ["--corpus", str(tiny_cfg.corpus_dir), "--index", str(tiny_cfg.index_dir), "--model", "fake"]
+    flags = ["--corpus", str(tiny_cfg.paths.corpus_dir), "--index", str(tiny_cfg.paths.index_dir), "--model", "fake"]
     assert main(["build", *flags]) == 0
-    (tiny_cfg.index_dir / "dense.faiss").write_bytes(b"garbage")
+    (tiny_cfg.paths.index_dir / "dense.faiss").write_bytes(b"garbage")
     capsys.readouterr()
     assert main(["ask", "--json", *flags, "refunds reach your card"]) == 0
     captured = capsys.readouterr()
@@ -163,7 +163,7 @@ def test_damaged_index_is_rebuilt_by_ask(tiny_cfg: Config, use_fake_model, capsy
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores folder permissions")
 def test_build_into_a_read_only_folder_names_it(tiny_cfg: Config, use_fake_model, capsys) -> None:
-    locked = tiny_cfg.index_dir.parent / "locked"
+    locked = tiny_cfg.paths.index_dir.parent / "locked"
     locked.mkdir()
     locked.chmod(0o555)
     try:
@@ -171,7 +171,7 @@ def test_build_into_a_read_only_folder_names_it(tiny_cfg: Config, use_fake_model
             [
                 "build",
                 "--corpus",
-                str(tiny_cfg.corpus_dir),
+                str(tiny_cfg.paths.corpus_dir),
                 "--index",
                 str(locked / "index"),
                 "--model",
@@ -202,10 +202,11 @@ def test_build_when_the_disk_refuses_names_the_folder(
 
     monkeypatch.setattr("qa.index.tempfile.mkdtemp", refuse)
     exit_code = main(
-        ["build", "--corpus", str(tiny_cfg.corpus_dir), "--index", str(tiny_cfg.index_dir), "--model", "fake"]
+        ["build", "--corpus", str(tiny_cfg.paths.corpus_dir), "--index", str(tiny_cfg.paths.index_dir),
+         "--model", "fake"]
     )
     assert exit_code == 1
-    _one_line_error(capsys, str(tiny_cfg.index_dir), message)
+    _one_line_error(capsys, str(tiny_cfg.paths.index_dir), message)
 
 
 def test_eval_on_another_corpus_builds_a_temporary_index(tiny_cfg: Config, use_fake_model, tmp_path: Path,
@@ -222,7 +223,7 @@ def test_eval_on_another_corpus_builds_a_temporary_index(tiny_cfg: Config, use_f
                                      "any post office."],
                       "answerable": True}) + "\n", encoding="utf-8")
     out = tmp_path / "report"
-    code = main(["eval", "--corpus", str(tiny_cfg.corpus_dir), "--questions", str(questions), "--out", str(out),
+    code = main(["eval", "--corpus", str(tiny_cfg.paths.corpus_dir), "--questions", str(questions), "--out", str(out),
                  "--config", "tutorial", "--config", "default", "--model", "fake"])
     captured = capsys.readouterr()
     assert code == 0, captured.err

@@ -13,9 +13,9 @@ from qa.errors import ConfigError
 def test_defaults_are_private_and_local() -> None:
     cfg = Config.from_env({})
     assert cfg == Config()
-    assert cfg.host == "127.0.0.1"
-    assert cfg.log_questions is False
-    assert cfg.mode == "hybrid"
+    assert cfg.serving.host == "127.0.0.1"
+    assert cfg.serving.log_questions is False
+    assert cfg.search.mode == "hybrid"
 
 
 def test_env_overrides_defaults() -> None:
@@ -30,23 +30,23 @@ def test_env_overrides_defaults() -> None:
             "UNRELATED": "x",
         }
     )
-    assert cfg.index_dir == Path("/tmp/ix")
-    assert cfg.k == 7 and cfg.min_score == 0.25 and cfg.mode == "lexical"
-    assert cfg.use_history is False and cfg.log_questions is True
+    assert cfg.paths.index_dir == Path("/tmp/ix")
+    assert cfg.search.k == 7 and cfg.abstention.min_score == 0.25 and cfg.search.mode == "lexical"
+    assert cfg.search.use_history is False and cfg.serving.log_questions is True
 
 
 def test_flags_override_env_and_unset_flags_do_not() -> None:
     cfg = Config.from_env({"QA_K": "7", "QA_CORPUS_DIR": "env_corpus"}).replace(
         k=2, corpus_dir=None, mode=None
     )
-    assert cfg.k == 2
-    assert cfg.corpus_dir == Path("env_corpus")
-    assert cfg.mode == "hybrid"
+    assert cfg.search.k == 2
+    assert cfg.paths.corpus_dir == Path("env_corpus")
+    assert cfg.search.mode == "hybrid"
 
 
 def test_gradio_variables_apply_unless_qa_ones_are_set() -> None:
     cfg = Config.from_env({"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "8001"})
-    assert (cfg.host, cfg.port) == ("0.0.0.0", 8001)
+    assert (cfg.serving.host, cfg.serving.port) == ("0.0.0.0", 8001)
     cfg = Config.from_env(
         {
             "GRADIO_SERVER_NAME": "0.0.0.0",
@@ -55,12 +55,12 @@ def test_gradio_variables_apply_unless_qa_ones_are_set() -> None:
             "QA_PORT": "9000",
         }
     )
-    assert (cfg.host, cfg.port) == ("127.0.0.2", 9000)
+    assert (cfg.serving.host, cfg.serving.port) == ("127.0.0.2", 9000)
 
 
 def test_reads_the_process_environment_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QA_CHUNK_TOKENS", "99")
-    assert Config.from_env().chunk_tokens == 99
+    assert Config.from_env().indexing.chunk_tokens == 99
 
 
 @pytest.mark.parametrize(
@@ -87,12 +87,12 @@ def test_bad_values_raise_config_error_naming_the_field(env: dict[str, str], fie
 
 def test_mode_error_lists_the_allowed_values() -> None:
     with pytest.raises(ConfigError, match="dense, lexical, hybrid"):
-        Config(mode="semantic")
+        Config.of(mode="semantic")
 
 
 def test_config_error_is_a_value_error() -> None:
     with pytest.raises(ValueError):
-        Config(k=-1)
+        Config.of(k=-1)
 
 
 def test_replace_validates_too() -> None:
@@ -102,4 +102,19 @@ def test_replace_validates_too() -> None:
 
 def test_config_is_frozen() -> None:
     with pytest.raises(AttributeError):
-        Config().k = 3  # type: ignore[misc]
+        Config().search.k = 3  # type: ignore[misc]
+
+
+def test_settings_are_grouped_by_concern_and_named_once() -> None:
+    """Each flat name lives in exactly one group; replace and of route it there; an unknown name is an error."""
+    from qa.config import _HOME, GROUPS
+
+    names = [f for cls in GROUPS.values() for f in cls.__dataclass_fields__]
+    assert len(names) == len(set(names)) == len(_HOME)
+    cfg = Config.of(k=3, min_score=0.1, corpus_dir=Path("x"), adapt=False, port=9000)
+    assert (cfg.search.k, cfg.abstention.min_score, cfg.paths.corpus_dir) == (3, 0.1, Path("x"))
+    assert (cfg.learning.adapt, cfg.serving.port) == (False, 9000)
+    assert cfg.flat()["k"] == 3 and set(cfg.flat()) == set(_HOME)
+    assert Config().replace(k=None) == Config()  # an unset flag changes nothing
+    with pytest.raises(ConfigError, match="unknown setting 'kk'"):
+        Config().replace(kk=1)

@@ -212,7 +212,7 @@ def test_clean_inline(raw: str, clean: str) -> None:
 
 
 def test_other_text_and_markdown_files_load_with_sections(tiny_cfg) -> None:
-    docs = {d.id: d for d in load_corpus(tiny_cfg.corpus_dir)}
+    docs = {d.id: d for d in load_corpus(tiny_cfg.paths.corpus_dir)}
     assert set(docs) == {"returns.md", "shipping.txt"}
     assert docs["returns.md"].title == "Returns and refunds"
     assert [s.heading for s in docs["returns.md"].sections] == ["How to return an item", "Refund timing"]
@@ -256,15 +256,15 @@ def test_bad_manifest_is_a_corpus_error(tmp_path: Path) -> None:
 def test_bad_files_are_skipped_with_a_warning_naming_them(
     tiny_cfg, caplog: pytest.LogCaptureFixture, name: str, content: bytes, why: str
 ) -> None:
-    (tiny_cfg.corpus_dir / name).write_bytes(content)
+    (tiny_cfg.paths.corpus_dir / name).write_bytes(content)
     with caplog.at_level(logging.WARNING, logger="qa.corpus"):
-        docs = load_corpus(tiny_cfg.corpus_dir)
+        docs = load_corpus(tiny_cfg.paths.corpus_dir)
     assert {d.id for d in docs} == {"returns.md", "shipping.txt"}  # the rest is still indexed
     assert any(name in r.getMessage() and why in r.getMessage() for r in caplog.records), caplog.text
 
 
 def test_fingerprint_changes_with_any_file(tiny_cfg) -> None:
-    before = corpus_fingerprint(tiny_cfg.corpus_dir)
-    assert corpus_fingerprint(tiny_cfg.corpus_dir) == before
-    (tiny_cfg.corpus_dir / "shipping.txt").write_text("Shipping\n\nChanged. Text.\n")
-    assert corpus_fingerprint(tiny_cfg.corpus_dir) != before
+    before = corpus_fingerprint(tiny_cfg.paths.corpus_dir)
+    assert corpus_fingerprint(tiny_cfg.paths.corpus_dir) == before
+    (tiny_cfg.paths.corpus_dir / "shipping.txt").write_text("Shipping\n\nChanged. Text.\n")
+    assert corpus_fingerprint(tiny_cfg.paths.corpus_dir) != before

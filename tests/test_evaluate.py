@@ -17,7 +17,7 @@ def _result(qid: str, relevant: list[bool], answerable_q: bool = True, answered:
     q = GoldQuestion(id=qid, question="?", gold_spans=("x",) if answerable_q else (), answerable=answerable_q)
     passages = tuple(Passage(text=str(i), page="p", section="s", score=1.0, revised=None, url=None, citation="c")
                      for i in range(len(relevant)))
-    answer = Answer(question="?", query="?", answerable=answered, passages=passages if answered else (), markdown="")
+    answer = Answer(question="?", query="?", answerable=answered, passages=passages if answered else (), html="")
     return Result(q, "cfg", answer, tuple(relevant) if answered else (), 1.0)
 
 

@@ -23,7 +23,7 @@ QUESTION = "refunds reach your card"
 
 @pytest.fixture
 def saved(tiny_cfg: Config, fake_embedder) -> Config:
-    build_index(tiny_cfg, fake_embedder).save(tiny_cfg.index_dir)
+    build_index(tiny_cfg, fake_embedder).save(tiny_cfg.paths.index_dir)
     return tiny_cfg
 
 
@@ -51,7 +51,7 @@ DAMAGE = {"missing": Path.unlink, "truncated": _truncate, "corrupt": _corrupt}
 def test_damaged_index_is_detected_and_rebuilt_by_load(
     saved: Config, fake_embedder, name: str, damage: str
 ) -> None:
-    DAMAGE[damage](saved.index_dir / name)
+    DAMAGE[damage](saved.paths.index_dir / name)
     with pytest.raises((IndexMismatchError, IndexNotFoundError)):
         load_index(saved, fake_embedder.dim)
     assistant = Assistant.load(saved, fake_embedder)
@@ -62,14 +62,14 @@ def test_damaged_index_is_detected_and_rebuilt_by_load(
 
 def test_index_of_another_model_is_rebuilt(tiny_cfg: Config, fake_embedder) -> None:
     other = tiny_cfg.replace(model_name="some-other-model")
-    build_index(other, fake_embedder).save(tiny_cfg.index_dir)
+    build_index(other, fake_embedder).save(tiny_cfg.paths.index_dir)
     assistant = Assistant.load(tiny_cfg, fake_embedder)
     assert assistant.status.startswith("rebuilt") and "model" in assistant.status
     assert load_index(tiny_cfg, fake_embedder.dim).manifest["model"] == "fake"
 
 
 def test_index_of_another_corpus_is_rebuilt(saved: Config, fake_embedder) -> None:
-    (saved.corpus_dir / "returns.md").write_text(
+    (saved.paths.corpus_dir / "returns.md").write_text(
         "# Returns\n\n## Refund timing\n\nRefunds reach your card in 3 days.\n"
     )
     assistant = Assistant.load(saved, fake_embedder)
@@ -90,7 +90,7 @@ def test_matching_index_is_loaded_not_rebuilt(saved: Config, fake_embedder) -> N
 
 def _leftovers(cfg: Config) -> list[str]:
     return sorted(
-        p.name for p in cfg.index_dir.parent.iterdir() if p.name.startswith(f".{cfg.index_dir.name}.")
+        p.name for p in cfg.paths.index_dir.parent.iterdir() if p.name.startswith(f".{cfg.paths.index_dir.name}.")
     )
 
 
@@ -110,9 +110,9 @@ def test_crash_while_writing_vectors_leaves_nothing_that_loads(
     index = build_index(tiny_cfg, fake_embedder)
     monkeypatch.setattr(faiss, "write_index", half_write)
     with pytest.raises(type(exc)):
-        index.save(tiny_cfg.index_dir)
+        index.save(tiny_cfg.paths.index_dir)
     monkeypatch.undo()
-    assert not tiny_cfg.index_dir.exists()
+    assert not tiny_cfg.paths.index_dir.exists()
     assert _leftovers(tiny_cfg) == []
     with pytest.raises(IndexNotFoundError):
         load_index(tiny_cfg, fake_embedder.dim)
@@ -138,10 +138,10 @@ def test_failed_swap_puts_the_previous_index_back(
     index = build_index(changed, fake_embedder)
     monkeypatch.setattr("qa.index.os.replace", replace_then_fail)
     with pytest.raises(OSError):
-        index.save(saved.index_dir)
+        index.save(saved.paths.index_dir)
     monkeypatch.undo()
     assert _leftovers(saved) == []
-    assert load_index(saved, fake_embedder.dim).manifest["chunk_tokens"] == saved.chunk_tokens  # the old one
+    assert load_index(saved, fake_embedder.dim).manifest["chunk_tokens"] == saved.indexing.chunk_tokens  # the old one
     with pytest.raises(IndexMismatchError):
         load_index(changed, fake_embedder.dim)  # never the half-swapped new one
     assistant = Assistant.load(changed, fake_embedder)
@@ -158,7 +158,7 @@ KILL_SCRIPT = textwrap.dedent(
     from qa.index import build_index
     import qa.index
 
-    cfg = Config(corpus_dir={corpus!r}, index_dir={index!r}, model_name="fake", adapt=False)
+    cfg = Config.of(corpus_dir={corpus!r}, index_dir={index!r}, model_name="fake", adapt=False)
     index = build_index(cfg, FakeEmbedder())
     real_replace = os.replace
 
@@ -169,7 +169,7 @@ KILL_SCRIPT = textwrap.dedent(
         os._exit(137)
 
     qa.index.os.replace = killed
-    index.save(cfg.index_dir)
+    index.save(cfg.paths.index_dir)
     """
 )
 
@@ -178,9 +178,9 @@ KILL_SCRIPT = textwrap.dedent(
 def test_killed_process_leaves_nothing_that_loads_and_next_start_rebuilds(
     saved: Config, fake_embedder, when: str
 ) -> None:
-    (saved.corpus_dir / "new.md").write_text("# New page\n\nA new page about parcels. Parcels are boxes.\n")
+    (saved.paths.corpus_dir / "new.md").write_text("# New page\n\nA new page about parcels. Parcels are boxes.\n")
     script = KILL_SCRIPT.format(
-        tests=str(TESTS), corpus=str(saved.corpus_dir), index=str(saved.index_dir), when=when
+        tests=str(TESTS), corpus=str(saved.paths.corpus_dir), index=str(saved.paths.index_dir), when=when
     )
     proc = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
@@ -220,9 +220,9 @@ def test_unwritable_index_folder_still_serves_from_memory(
     with caplog.at_level(logging.WARNING, logger="qa.index"):
         assistant = Assistant.load(tiny_cfg, fake_embedder)
     assert assistant.status.startswith("built in memory")
-    assert str(tiny_cfg.index_dir) in caplog.text  # the warning names the folder
+    assert str(tiny_cfg.paths.index_dir) in caplog.text  # the warning names the folder
     _assert_serves(assistant)
-    assert not tiny_cfg.index_dir.exists() and _leftovers(tiny_cfg) == []
+    assert not tiny_cfg.paths.index_dir.exists() and _leftovers(tiny_cfg) == []
 
 
 @pytest.mark.skipif(
@@ -248,7 +248,7 @@ def test_really_read_only_folder_still_serves_from_memory(
 def test_bad_corpus_files_are_skipped_and_the_rest_is_indexed(
     tiny_cfg: Config, fake_embedder, caplog: pytest.LogCaptureFixture
 ) -> None:
-    corpus = tiny_cfg.corpus_dir
+    corpus = tiny_cfg.paths.corpus_dir
     (corpus / "image.txt").write_bytes(bytes(range(256)) * 4)
     (corpus / "empty.md").write_bytes(b"")
     (corpus / "blank.txt").write_text("\n\n   \n")
@@ -268,13 +268,13 @@ def test_stale_build_folders_are_cleaned_up(tiny_cfg, fake_embedder) -> None:
 
     from qa.index import build_index
 
-    stale = tiny_cfg.index_dir.parent / f".{tiny_cfg.index_dir.name}.tmp-killed"
-    fresh = tiny_cfg.index_dir.parent / f".{tiny_cfg.index_dir.name}.tmp-running"
+    stale = tiny_cfg.paths.index_dir.parent / f".{tiny_cfg.paths.index_dir.name}.tmp-killed"
+    fresh = tiny_cfg.paths.index_dir.parent / f".{tiny_cfg.paths.index_dir.name}.tmp-running"
     for folder in (stale, fresh):
         folder.mkdir(parents=True)
         (folder / "chunks.jsonl").write_text("half")
     hour_ago = time.time() - 3600
     os.utime(stale, (hour_ago, hour_ago))
-    build_index(tiny_cfg, fake_embedder).save(tiny_cfg.index_dir)
+    build_index(tiny_cfg, fake_embedder).save(tiny_cfg.paths.index_dir)
     assert not stale.exists()
     assert fresh.exists()

@@ -112,15 +112,15 @@ def test_cli_feedback_export(tmp_path: Path, monkeypatch, capsys) -> None:
 
 
 def test_feedback_is_off_by_default_and_on_by_env() -> None:
-    assert Config().feedback is False
-    assert Config.from_env({"QA_FEEDBACK": "1"}).feedback is True
+    assert Config().serving.feedback is False
+    assert Config.from_env({"QA_FEEDBACK": "1"}).serving.feedback is True
 
 
 def test_questions_are_logged_only_when_turned_on(tmp_path) -> None:
     """QA_LOG_QUESTIONS off: nothing on disk; on: one line per question in data_dir/questions.jsonl."""
     from gradio_client import Client
 
-    import app
+    from qa import chat as app
     from qa.config import Config
     from qa.feedback import read_records
     from qa.types import Answer
@@ -130,11 +130,11 @@ def test_questions_are_logged_only_when_turned_on(tmp_path) -> None:
             self.cfg = cfg
 
         def ask(self, message, history=None, k=None):  # type: ignore[no-untyped-def]
-            return Answer(question=message, query=message, answerable=False, passages=(), markdown="none")
+            return Answer(question=message, query=message, answerable=False, passages=(), html="none")
 
     for on in (False, True):
         data = tmp_path / ("on" if on else "off")
-        demo = app.build_demo(Fake(Config(data_dir=data, log_questions=on)))
+        demo = app.build_demo(Fake(Config.of(data_dir=data, log_questions=on)))
         _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
         try:
             Client(url, verbose=False).predict("secret question 42", [], api_name="/ask")

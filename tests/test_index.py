@@ -15,13 +15,13 @@ from qa.index import FILES, build_index, ensure_index, load_index
 
 @pytest.fixture
 def saved(tiny_cfg: Config, fake_embedder) -> Config:
-    build_index(tiny_cfg, fake_embedder).save(tiny_cfg.index_dir)
+    build_index(tiny_cfg, fake_embedder).save(tiny_cfg.paths.index_dir)
     return tiny_cfg
 
 
 def test_round_trip(tiny_cfg: Config, fake_embedder) -> None:
     built = build_index(tiny_cfg, fake_embedder)
-    built.save(tiny_cfg.index_dir)
+    built.save(tiny_cfg.paths.index_dir)
     loaded = load_index(tiny_cfg, fake_embedder.dim)
     assert loaded.chunks == built.chunks
     assert loaded.documents == built.documents
@@ -32,26 +32,26 @@ def test_round_trip(tiny_cfg: Config, fake_embedder) -> None:
     # row n of the FAISS index is the vector of chunk n
     vector = fake_embedder.embed([built.chunks[2].search_text])[0]
     assert np.allclose(loaded.dense.reconstruct(2), vector)
-    assert sorted(p.name for p in tiny_cfg.index_dir.iterdir()) == sorted([*FILES, "manifest.json"])
+    assert sorted(p.name for p in tiny_cfg.paths.index_dir.iterdir()) == sorted([*FILES, "manifest.json"])
     assert not [
-        p for p in tiny_cfg.index_dir.parent.iterdir() if p.name.startswith(".")
+        p for p in tiny_cfg.paths.index_dir.parent.iterdir() if p.name.startswith(".")
     ]  # no temp folders left
 
 
 def test_manifest_records_the_inputs(saved: Config) -> None:
-    manifest = json.loads((saved.index_dir / "manifest.json").read_text())
+    manifest = json.loads((saved.paths.index_dir / "manifest.json").read_text())
     assert manifest["model"] == "fake" and manifest["dim"] == 64
-    assert manifest["chunk_tokens"] == saved.chunk_tokens
-    assert manifest["overlap_sentences"] == saved.overlap_sentences
+    assert manifest["chunk_tokens"] == saved.indexing.chunk_tokens
+    assert manifest["overlap_sentences"] == saved.indexing.overlap_sentences
     assert len(manifest["corpus_sha256"]) == 64
     assert set(manifest["files"]) == set(FILES)
     assert "faiss-cpu" in manifest["versions"]
 
 
 def test_saving_twice_replaces_the_index(saved: Config, fake_embedder) -> None:
-    build_index(saved, fake_embedder).save(saved.index_dir)
+    build_index(saved, fake_embedder).save(saved.paths.index_dir)
     load_index(saved, 64)
-    assert [p.name for p in saved.index_dir.parent.iterdir() if p.name.startswith(".")] == []
+    assert [p.name for p in saved.paths.index_dir.parent.iterdir() if p.name.startswith(".")] == []
 
 
 def test_missing_index_is_not_found(tiny_cfg: Config) -> None:
@@ -60,7 +60,7 @@ def test_missing_index_is_not_found(tiny_cfg: Config) -> None:
 
 
 def _change_corpus(cfg: Config) -> Config:
-    (cfg.corpus_dir / "shipping.txt").write_text(
+    (cfg.paths.corpus_dir / "shipping.txt").write_text(
         "Shipping information\n\nDelivery times\n\nWe now deliver on Sundays.\n"
     )
     return cfg
@@ -69,7 +69,7 @@ def _change_corpus(cfg: Config) -> Config:
 MISMATCHES = {
     "changed corpus file": (_change_corpus, "corpus"),
     "added corpus file": (
-        lambda c: (c.corpus_dir / "new.md").write_text("# New\n\nA new page. Text.\n") and c,
+        lambda c: (c.paths.corpus_dir / "new.md").write_text("# New\n\nA new page. Text.\n") and c,
         "corpus",
     ),
     "other model name": (lambda c: c.replace(model_name="other-model"), "model"),
@@ -129,33 +129,33 @@ DAMAGE = {
 @pytest.mark.parametrize("name", FILES)
 @pytest.mark.parametrize("damage", DAMAGE)
 def test_damaged_file_is_detected(saved: Config, name: str, damage: str) -> None:
-    DAMAGE[damage](saved.index_dir / name)
+    DAMAGE[damage](saved.paths.index_dir / name)
     with pytest.raises(IndexMismatchError, match=name):
         load_index(saved, 64)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "corrupt", "empty"])
 def test_damaged_manifest_is_detected(saved: Config, damage: str) -> None:
-    DAMAGE[damage](saved.index_dir / "manifest.json")
+    DAMAGE[damage](saved.paths.index_dir / "manifest.json")
     with pytest.raises((IndexMismatchError, IndexNotFoundError)):
         load_index(saved, 64)
 
 
 def test_manifest_missing_means_no_index(saved: Config) -> None:
-    (saved.index_dir / "manifest.json").unlink()
+    (saved.paths.index_dir / "manifest.json").unlink()
     with pytest.raises(IndexNotFoundError):
         load_index(saved, 64)
 
 
 def test_manifest_that_is_not_an_object_is_damaged(saved: Config) -> None:
-    (saved.index_dir / "manifest.json").write_text("[1, 2, 3]")
+    (saved.paths.index_dir / "manifest.json").write_text("[1, 2, 3]")
     with pytest.raises(IndexMismatchError):
         load_index(saved, 64)
 
 
 @pytest.mark.parametrize("damage", DAMAGE)
 def test_ensure_index_rebuilds_a_damaged_index(saved: Config, fake_embedder, damage: str) -> None:
-    DAMAGE[damage](saved.index_dir / "dense.faiss")
+    DAMAGE[damage](saved.paths.index_dir / "dense.faiss")
     index, status = ensure_index(saved, fake_embedder)
     assert status.startswith("rebuilt")
     assert load_index(saved, 64).chunks == index.chunks
@@ -163,7 +163,7 @@ def test_ensure_index_rebuilds_a_damaged_index(saved: Config, fake_embedder, dam
 
 def test_empty_corpus_is_a_corpus_error(tmp_path: Path, fake_embedder) -> None:
     (tmp_path / "corpus").mkdir()
-    cfg = Config(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", model_name="fake")
+    cfg = Config.of(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", model_name="fake")
     with pytest.raises(CorpusError, match="no readable"):
         build_index(cfg, fake_embedder)
     with pytest.raises(CorpusError):

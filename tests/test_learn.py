@@ -27,7 +27,7 @@ def pages_cfg(tmp_path_factory: pytest.TempPathFactory) -> Config:
     """A corpus large enough for a scope model (two NCI pages), still embedded by the fake embedder."""
     root = tmp_path_factory.mktemp("pages")
     shutil.copytree(ROOT / "eval" / "corpora" / "lymphoma" / "corpus", root / "corpus")
-    return Config(corpus_dir=root / "corpus", index_dir=root / "index", model_name="fake", adapt=False)
+    return Config.of(corpus_dir=root / "corpus", index_dir=root / "index", model_name="fake", adapt=False)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_a_new_corpus_learns_from_its_own_pages(learned_tiny: Assistant, pages_c
                                     "why_not": "fewer than 100 held-out hand-written questions"}
     assert learned_tiny.learned.reranker is None  # the fused order stands
     assert learned_tiny.learned.scope_model is not None and manifest["scope_model"]["not_answered"] > 40
-    folder = Path(pages_cfg.index_dir) / learn.FOLDER
+    folder = Path(pages_cfg.paths.index_dir) / learn.FOLDER
     assert sorted(manifest["files"]) == ["scope_model.json"]
     assert learned_tiny.encoder_status.startswith("fitted on ")
     assert "scope model" in learn.summary(learned_tiny.learned, learned_tiny.index)
@@ -75,15 +75,15 @@ def test_nothing_is_fitted_again_when_nothing_changed(learned_tiny: Assistant, p
 def test_learning_is_repeatable(learned_tiny: Assistant, pages_cfg: Config, fake_embedder, tmp_path: Path) -> None:
     other = pages_cfg.replace(index_dir=tmp_path / "again")
     twin = Assistant.load(other, fake_embedder)
-    first = json.loads((Path(pages_cfg.index_dir) / learn.FOLDER / "scope_model.json").read_text())
-    second = json.loads((Path(other.index_dir) / learn.FOLDER / "scope_model.json").read_text())
+    first = json.loads((Path(pages_cfg.paths.index_dir) / learn.FOLDER / "scope_model.json").read_text())
+    second = json.loads((Path(other.paths.index_dir) / learn.FOLDER / "scope_model.json").read_text())
     assert first == second
     assert twin.learned.manifest["questions"] == learned_tiny.learned.manifest["questions"]
 
 
 def test_a_changed_corpus_is_learned_again(tiny_cfg: Config, fake_embedder) -> None:
     before = Assistant.load(tiny_cfg, fake_embedder).learned.manifest["questions"]["synthetic"]
-    page = Path(tiny_cfg.corpus_dir) / "gift-cards.md"
+    page = Path(tiny_cfg.paths.corpus_dir) / "gift-cards.md"
     page.write_text("# Gift cards\n\n## Using a gift card\n\nA gift card can be used online or in any of our "
                     "stores. Gift cards never expire and cannot be exchanged for cash.\n", encoding="utf-8")
     again = Assistant.load(tiny_cfg, fake_embedder)
@@ -101,11 +101,11 @@ def test_models_fitted_for_another_corpus_are_never_used(learned_tiny: Assistant
                                          "six on weekdays. On Saturdays it closes at four.\n", encoding="utf-8")
     cfg = pages_cfg.replace(corpus_dir=other_corpus, index_dir=tmp_path / "other-index")
     index = build_index(cfg, fake_embedder)
-    index.save(cfg.index_dir)
-    shutil.copytree(Path(pages_cfg.index_dir) / learn.FOLDER, Path(cfg.index_dir) / learn.FOLDER)
-    reason = learn.stale_because(cfg, index, Path(cfg.index_dir) / learn.FOLDER)
+    index.save(cfg.paths.index_dir)
+    shutil.copytree(Path(pages_cfg.paths.index_dir) / learn.FOLDER, Path(cfg.paths.index_dir) / learn.FOLDER)
+    reason = learn.stale_because(cfg, index, Path(cfg.paths.index_dir) / learn.FOLDER)
     assert reason is not None and "index_corpus_sha256" in reason
-    assert learn.load(cfg, index, Path(cfg.index_dir) / learn.FOLDER) is None
+    assert learn.load(cfg, index, Path(cfg.paths.index_dir) / learn.FOLDER) is None
     assistant = Assistant.load(cfg, fake_embedder)
     assert assistant.encoder_status.startswith("fitted on ")
     assert assistant.learned.manifest["index_corpus_sha256"] == index.manifest["corpus_sha256"]
@@ -115,7 +115,7 @@ def test_models_fitted_for_another_corpus_are_never_used(learned_tiny: Assistant
 def test_a_damaged_learned_folder_is_refused(learned_tiny: Assistant, pages_cfg: Config, damage: str,
                                              tmp_path: Path) -> None:
     folder = tmp_path / learn.FOLDER
-    shutil.copytree(Path(pages_cfg.index_dir) / learn.FOLDER, folder)
+    shutil.copytree(Path(pages_cfg.paths.index_dir) / learn.FOLDER, folder)
     target = folder / "scope_model.json"
     if damage == "flip":
         target.write_text(target.read_text().replace("0", "1", 1))
@@ -136,12 +136,12 @@ def test_hand_written_questions_count_only_where_the_corpus_holds_their_answer(t
               "answerable": True, "split": "train"},
              {"id": "c", "question": "the weather?", "gold_spans": [], "answerable": False, "split": "train"},
              {"id": "d", "question": "a dev question", "gold_spans": [span], "answerable": True, "split": "dev"}]
-    path = Path(tiny_cfg.corpus_dir) / "train_questions.jsonl"
+    path = Path(tiny_cfg.paths.corpus_dir) / "train_questions.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     assert tiny_cfg.hand_written == path
     kept, out_of_scope, dropped = learn.hand_written(path, index)
     assert [q.id for q in kept] == ["a"] and [q.id for q in out_of_scope] == ["c"] and dropped == 1
-    assert learn.hand_written(Path(tiny_cfg.corpus_dir) / "none.jsonl", index) == ([], [], 0)
+    assert learn.hand_written(Path(tiny_cfg.paths.corpus_dir) / "none.jsonl", index) == ([], [], 0)
 
 
 def test_the_reranker_is_fitted_on_hand_written_questions(tiny_cfg: Config, fake_embedder,
@@ -155,7 +155,7 @@ def test_the_reranker_is_fitted_on_hand_written_questions(tiny_cfg: Config, fake
         for i, (s, e) in enumerate(chunk.sentences):
             lines.append({"id": f"{n}-{i}", "question": " ".join(chunk.text[s:e].split()[:4]) + "?",
                           "gold_spans": [chunk.text[s:e]], "answerable": True, "split": "train"})
-    path = Path(tiny_cfg.corpus_dir) / "train_questions.jsonl"
+    path = Path(tiny_cfg.paths.corpus_dir) / "train_questions.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     assistant = Assistant.load(tiny_cfg, fake_embedder)
     reranker = assistant.learned.manifest["reranker"]
@@ -165,9 +165,9 @@ def test_the_reranker_is_fitted_on_hand_written_questions(tiny_cfg: Config, fake
 
 def test_settings_are_checked() -> None:
     with pytest.raises(ConfigError, match="scope_false_rate"):
-        Config(scope_false_rate=1.5)
+        Config.of(scope_false_rate=1.5)
     with pytest.raises(ConfigError, match="synthetic_questions"):
-        Config(synthetic_questions=0)
+        Config.of(synthetic_questions=0)
 
 
 # The real seed corpus with the bundled model: hand-written questions (corpus/train_questions.jsonl) and questions
@@ -227,9 +227,9 @@ def test_a_damaged_onnx_graph_falls_back_to_torch(real_assistant, tmp_path: Path
 
 
 def test_query_onnx_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Config().query_onnx
+    assert Config().serving.query_onnx
     monkeypatch.setenv("QA_QUERY_ONNX", "0")
-    assert not Config.from_env().query_onnx
+    assert not Config.from_env().serving.query_onnx
     monkeypatch.setenv("QA_QUERY_ONNX", "maybe")
     with pytest.raises(ConfigError, match="QA_QUERY_ONNX"):
         Config.from_env()
@@ -241,12 +241,13 @@ def test_serving_a_built_index_never_loads_torch(real_assistant, real_cfg: Confi
     from qa.embedding import declared_dim, resolve_model_path
 
     loaded = real_assistant.base_embedder.model.get_embedding_dimension()
-    assert declared_dim(resolve_model_path(real_cfg.model_name)) == loaded == 384
+    assert declared_dim(resolve_model_path(real_cfg.indexing.model_name)) == loaded == 384
     script = (
         "import sys, json\n"
         "from pathlib import Path\n"
         "from qa import Assistant, Config\n"
-        f"cfg = Config(corpus_dir=Path({str(real_cfg.corpus_dir)!r}), index_dir=Path({str(real_cfg.index_dir)!r}))\n"
+        f"cfg = Config.of(corpus_dir=Path({str(real_cfg.paths.corpus_dir)!r}),"
+        f" index_dir=Path({str(real_cfg.paths.index_dir)!r}))\n"
         "a = Assistant.load(cfg)\n"
         "answer = a.ask('what are the side effects of blinatumomab?')\n"
         "print(json.dumps([a.status, a.encoder_status, a.embedder.runtime, answer.answerable,"
@@ -290,11 +291,11 @@ def test_odd_corpora_give_a_working_index(name: str, tmp_path: Path, fake_embedd
     corpus.mkdir()
     for file, text in ODD_CORPORA[name].items():
         (corpus / file).write_text(text, encoding="utf-8")
-    cfg = Config(corpus_dir=corpus, index_dir=tmp_path / "index", model_name="fake", adapt=False)
+    cfg = Config.of(corpus_dir=corpus, index_dir=tmp_path / "index", model_name="fake", adapt=False)
     assistant = Assistant.load(cfg, fake_embedder)
     manifest = assistant.learned.manifest
     assert manifest["index_corpus_sha256"] == assistant.index.manifest["corpus_sha256"]
-    assert 0 < manifest["questions"]["synthetic"] <= cfg.synthetic_questions
+    assert 0 < manifest["questions"]["synthetic"] <= cfg.learning.synthetic_questions
     answer = assistant.ask("garden" if name != "another language" else "jardín tomates")
     assert answer.answerable and answer.passages
 
@@ -304,6 +305,6 @@ def test_an_empty_corpus_is_a_clear_message(tmp_path: Path, fake_embedder) -> No
 
     (tmp_path / "corpus").mkdir()
     (tmp_path / "corpus" / "empty.md").write_text("", encoding="utf-8")
-    cfg = Config(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", model_name="fake", adapt=False)
+    cfg = Config.of(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", model_name="fake", adapt=False)
     with pytest.raises(CorpusError, match="no readable .txt or .md pages"):
         Assistant.load(cfg, fake_embedder)

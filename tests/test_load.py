@@ -16,7 +16,7 @@ from types import ModuleType
 import pytest
 from test_robustness import assert_safe_markup  # the markup check of the API-level tests
 
-import app
+from qa import chat as app
 
 ROOT = Path(__file__).resolve().parents[1]
 

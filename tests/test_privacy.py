@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-import app
+from qa import chat as app
 from qa.config import Config
 from qa.types import Answer
 
@@ -89,9 +89,9 @@ def test_the_guard_blocks_the_outside_and_allows_localhost(monkeypatch: pytest.M
 
 def test_defaults_bind_localhost_and_keep_nothing() -> None:
     cfg = Config.from_env({})
-    assert cfg.host == "127.0.0.1"
-    assert cfg.log_questions is False
-    assert cfg.feedback is False
+    assert cfg.serving.host == "127.0.0.1"
+    assert cfg.serving.log_questions is False
+    assert cfg.serving.feedback is False
 
 
 class _Stub:
@@ -102,7 +102,7 @@ class _Stub:
         self.cfg = Config()
 
     def ask(self, message: str, history: list[str] | None = None, k: int | None = None) -> Answer:
-        return Answer(question=message, query=message, answerable=False, passages=(), markdown="none")
+        return Answer(question=message, query=message, answerable=False, passages=(), html="none")
 
 
 def test_app_launches_on_localhost_without_share_or_analytics(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -145,7 +145,7 @@ def test_asking_through_a_fresh_assistant_opens_no_outbound_connection(
     from qa.embedding import SentenceTransformerEmbedder
 
     with no_network(monkeypatch) as attempts:
-        assistant = Assistant.load(real_cfg, SentenceTransformerEmbedder(real_cfg.model_name))
+        assistant = Assistant.load(real_cfg, SentenceTransformerEmbedder(real_cfg.indexing.model_name))
         answers = [assistant.ask(q) for q in QUESTIONS]
     assert attempts == []
     assert assistant.status == "loaded"
@@ -242,7 +242,7 @@ def test_chat_server_makes_no_outbound_connection_and_keeps_no_question(
     assert [u for u in resources.urls if re.match(r"^(https?:)?//", u) and "127.0.0.1" not in u] == []
     # nothing the patient typed was written anywhere, printed by the server, or logged
     assert not (tmp_path / "data").exists()
-    roots = [tmp_path, ROOT, Path(real_assistant.cfg.index_dir), Path(os.environ.get("TMPDIR", "/tmp"))]
+    roots = [tmp_path, ROOT, Path(real_assistant.cfg.paths.index_dir), Path(os.environ.get("TMPDIR", "/tmp"))]
     assert _files_containing(MARKER, roots, started) == []
     out, err = capfd.readouterr()
     assert MARKER not in out and MARKER not in err

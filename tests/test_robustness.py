@@ -63,20 +63,20 @@ class _Tags(HTMLParser):
         self.depth[tag] = self.depth.get(tag, 0) - 1
 
 
-def assert_safe_markup(markdown: str) -> None:
+def assert_safe_markup(shown: str) -> None:
     """Only the renderer's own tags, balanced; links only to web pages; no Markdown image or link."""
     parser = _Tags()
-    parser.feed(markdown)
+    parser.feed(shown)
     parser.close()
     for tag, attrs in parser.tags:
-        assert tag in OWN_TAGS, (tag, markdown)
+        assert tag in OWN_TAGS, (tag, shown)
         for name, value in attrs:
             assert not name.startswith("on"), (tag, name)
             if name in ("href", "src"):
                 assert value and re.match(r"^https?://", value), value
     assert all(v == 0 for v in parser.depth.values()), parser.depth
     # Markdown links and images need an unescaped "](": text never brings one
-    assert not re.search(r"(?<!\\)\]\(", markdown), markdown
+    assert not re.search(r"(?<!\\)\]\(", shown), shown
 
 
 # --- through the real Assistant -----------------------------------------------------------------------
@@ -92,8 +92,8 @@ def test_empty_message_gets_a_prompt_and_no_search(
     monkeypatch.setattr(real_assistant.retriever, "retrieve", no_search)
     answer = real_assistant.ask(message)  # type: ignore[arg-type]
     assert not answer.answerable and answer.passages == ()
-    assert answer.markdown == "Please type a question about treating acute lymphocytic leukemia (ALL) in adults."
-    assert "couldn't find" not in answer.markdown
+    assert answer.html == "<p>Please type a question about treating acute lymphocytic leukemia (ALL) in adults.</p>"
+    assert "couldn't find" not in answer.html
 
 
 def test_very_long_message_is_answered_on_its_first_part(real_assistant) -> None:
@@ -104,9 +104,9 @@ def test_very_long_message_is_answered_on_its_first_part(real_assistant) -> None
     elapsed = time.perf_counter() - started
     assert elapsed < 5.0
     assert answer.question.startswith("What are the side effects of Gleevec? please tell me")
-    assert len(answer.question) <= real_assistant.cfg.max_question_chars
+    assert len(answer.question) <= real_assistant.cfg.search.max_question_chars
     assert "long" in answer.notice and "first" in answer.notice
-    assert answer.notice in answer.markdown or "long" in answer.markdown
+    assert answer.notice in answer.html or "long" in answer.html
 
 
 @pytest.mark.parametrize("filler", ["x" * 100_000, "\u200b" * 100_000, "😀" * 100_000, "<b>" * 40_000])
@@ -114,8 +114,8 @@ def test_long_message_of_one_kind_of_character(real_assistant, filler: str) -> N
     started = time.perf_counter()
     answer = real_assistant.ask("What are the side effects of Gleevec? " + filler)
     assert time.perf_counter() - started < 5.0
-    assert_safe_markup(answer.markdown)
-    assert len(answer.question) <= real_assistant.cfg.max_question_chars
+    assert_safe_markup(answer.html)
+    assert len(answer.question) <= real_assistant.cfg.search.max_question_chars
 
 
 def test_long_message_memory_is_bounded(real_assistant) -> None:
@@ -178,7 +178,7 @@ def test_odd_characters_still_find_the_answer(real_assistant, message: str) -> N
 def test_non_english_gets_a_polite_note(real_assistant, message: str) -> None:
     answer = real_assistant.ask(message)
     assert LANGUAGE_NOTE in answer.notice
-    assert "English" in answer.markdown
+    assert "English" in answer.html
     json.dumps(answer.to_dict())
 
 
@@ -215,9 +215,9 @@ def test_english_gets_no_language_note(real_assistant, message: str) -> None:
 def test_injection_in_the_question_is_never_markup(real_assistant, payload: str) -> None:
     for message in (f"{payload} What are the side effects of Gleevec?", payload):
         answer = real_assistant.ask(message)
-        assert_safe_markup(answer.markdown)
-        assert "<script" not in answer.markdown and "<img" not in answer.markdown
-        assert "<iframe" not in answer.markdown
+        assert_safe_markup(answer.html)
+        assert "<script" not in answer.html and "<img" not in answer.html
+        assert "<iframe" not in answer.html
 
 
 @pytest.mark.parametrize(
@@ -253,8 +253,8 @@ def test_injection_in_corpus_text_is_shown_as_text(payload: str) -> None:
     answer = format_answer(
         "q", "q", [Hit(chunk, 0.9, "hybrid", 0)], {"d": doc}, answerable=True, notice="<script>x</script>"
     )
-    assert_safe_markup(answer.markdown)
-    assert payload in html.unescape(answer.markdown)  # shown as the same characters, as text
+    assert_safe_markup(answer.html)
+    assert payload in html.unescape(answer.html)  # shown as the same characters, as text
 
 
 # --- property-based: arbitrary text never breaks a stage ----------------------------------------------------
@@ -416,9 +416,9 @@ def test_format_answer_is_total_and_well_formed(
     assert answer.answerable == (answerable and bool(hits))
     assert len(answer.passages) == (len(hits) if answer.answerable else 0)
     json.dumps(answer.to_dict())
-    assert answer.markdown.strip()
-    assert_safe_markup(answer.markdown)
+    assert answer.html.strip()
+    assert_safe_markup(answer.html)
     if answer.answerable:
-        assert "not medical advice" in answer.markdown
+        assert "not medical advice" in answer.html
     else:
-        assert "1-800-227-2345" in answer.markdown
+        assert "1-800-227-2345" in answer.html

@@ -28,14 +28,14 @@ def test_unrelated_question_is_declined(real_assistant) -> None:
     answer = real_assistant.ask("how do I fix my car's brakes?")
     assert not answer.answerable
     assert answer.passages == ()
-    assert "I couldn't find that in these pages" in answer.markdown
-    assert "1-800-227-2345" in answer.markdown
+    assert "I couldn&#39;t find that in these pages" in answer.html
+    assert "1-800-227-2345" in answer.html
 
 
 @pytest.fixture(scope="module")
 def lymphoma(real_embedder, tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     """NCI's lymphoma pages with the real model, built and learned here (encoder tuning off to keep it short)."""
-    cfg = Config(corpus_dir=ROOT / "eval" / "corpora" / "lymphoma" / "corpus",
+    cfg = Config.of(corpus_dir=ROOT / "eval" / "corpora" / "lymphoma" / "corpus",
                  index_dir=tmp_path_factory.mktemp("lymphoma") / "index", adapt=False)
     return Assistant.load(cfg, real_embedder)
 
@@ -54,5 +54,5 @@ def test_another_publishers_pages_answer_too(lymphoma: Assistant, question: str,
 def test_another_publishers_pages_decline_in_their_own_words(lymphoma: Assistant) -> None:
     answer = lymphoma.ask("how much does chemo cost?")
     assert not answer.answerable and answer.reason == "The pages don't cover costs or insurance."
-    assert "National Cancer Institute" in answer.markdown
-    assert "American Cancer Society" not in answer.markdown and "1-800" not in answer.markdown
+    assert "National Cancer Institute" in answer.html
+    assert "American Cancer Society" not in answer.html and "1-800" not in answer.html
