@@ -24,6 +24,7 @@ run: setup
 	$(PY) app.py
 
 test: setup browser
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
 
 index: setup
@@ -51,6 +52,7 @@ bench: setup
 
 lint: setup
 	$(VENV)/bin/ruff check qa app.py tests eval
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf index .eval-index .pytest_cache

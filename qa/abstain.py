@@ -327,8 +327,8 @@ class Abstainer:
         if not self.use_rules:
             return None
         for rule in self.rules.matches(case.question):
-            p = case.scope_probability if rule.mention and self.scope_model else None
-            if p is None or p >= self.scope_model.mention_threshold:  # type: ignore[union-attr]
+            p = case.scope_probability if rule.mention else None
+            if p is None or self.scope_model is None or p >= self.scope_model.mention_threshold:
                 return rule.reason
         return None
 

@@ -20,12 +20,16 @@ import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from qa.embedding import Embedder, OnnxQueryEncoder, SentenceTransformerEmbedder
 from qa.errors import ConfigError
 from qa.index import sha256_file
+
+if TYPE_CHECKING:  # heavy imports (torch): only for the type checker
+    from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger(__name__)
 FOLDER = "query_encoder"  # inside the index folder: rebuilt with it
@@ -46,7 +50,7 @@ class Example:
 
 def train(base_model: str, data: list[Example], chunk_vectors: np.ndarray, sentence_vectors: np.ndarray,
           epochs: int, lr: float, temperature: float = TEMPERATURE, batch_size: int = BATCH_SIZE, seed: int = SEED,
-          threads: int = 2):  # type: ignore[no-untyped-def]
+          threads: int = 2) -> SentenceTransformer:
     """Fine-tune a fresh copy of the base model so queries score their answers above every other row."""
     import torch
 
@@ -62,7 +66,8 @@ def train(base_model: str, data: list[Example], chunk_vectors: np.ndarray, sente
         optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
         order = list(range(len(data)))
 
-        def multi_positive_ce(logits, mask):  # -log(sum of the positives' softmax mass)
+        def multi_positive_ce(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            # -log(sum of the positives' softmax mass)
             return torch.logsumexp(logits, 1) - torch.logsumexp(logits.masked_fill(~mask, -1e9), 1)
 
         for epoch in range(epochs):
@@ -105,7 +110,7 @@ PROBES = ("what is it?", "can the treatment make my hair fall out",
           "how long do I stay in the hospital after the procedure and what are the risks afterwards, in plain words")
 
 
-def export_onnx(model, path: Path) -> dict:  # type: ignore[no-untyped-def]
+def export_onnx(model: SentenceTransformer, path: Path) -> dict[str, Any]:
     """Write the encoder as one ONNX graph and check it against torch; its checksum for the manifest.
 
     The graph holds the transformer plus mean pooling and normalisation, so ONNX Runtime returns the vector
@@ -118,14 +123,15 @@ def export_onnx(model, path: Path) -> dict:  # type: ignore[no-untyped-def]
     import torch
 
     _pooling_is_mean(model)
-    bert = model[0].auto_model.eval()
+    bert = cast(Any, model[0]).auto_model.eval()  # the Transformer module (checked just above)
 
     class Graph(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.bert = bert
 
-        def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                    token_type_ids: torch.Tensor) -> torch.Tensor:
             tokens = self.bert(input_ids=input_ids, attention_mask=attention_mask,
                                token_type_ids=token_type_ids).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
@@ -149,10 +155,10 @@ def export_onnx(model, path: Path) -> dict:  # type: ignore[no-untyped-def]
         tmp.unlink(missing_ok=True)
         raise RuntimeError(f"the ONNX export of the query encoder disagrees with torch (cosine {cosine:.5f})")
     os.replace(tmp, path)
-    return {"onnx_sha256": sha256_file(path), "onnx_max_tokens": int(model.max_seq_length)}
+    return {"onnx_sha256": sha256_file(path), "onnx_max_tokens": int(model.max_seq_length or 512)}
 
 
-def _pooling_is_mean(model) -> None:  # type: ignore[no-untyped-def]
+def _pooling_is_mean(model: SentenceTransformer) -> None:
     modules = [type(m).__name__ for m in model]
     pooling = getattr(model[1], "pooling_mode_mean_tokens", None) if len(modules) > 1 else None
     if modules[:3] != ["Transformer", "Pooling", "Normalize"] or pooling is False:

@@ -86,8 +86,8 @@ def _quote(p: Passage) -> str:
     for para in re.split(r"\n\s*\n", _marked(p).strip()):
         lines = [line for line in para.split("\n") if line.strip()]
         # runs of "- item" lines become a list, other runs a paragraph with line breaks
-        for is_list, run in groupby(lines, key=lambda line: bool(_BULLET.match(line))):
-            run = list(run)
+        for is_list, group in groupby(lines, key=lambda line: bool(_BULLET.match(line))):
+            run = list(group)
             if is_list:
                 items, open_mark = _lines_html([_BULLET.sub("", line) for line in run], open_mark)
                 blocks.append("<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>")

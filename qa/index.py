@@ -13,6 +13,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -38,7 +39,21 @@ def sentence_text(chunk: Chunk, i: int) -> str:
     return f"{chunk.section or chunk.page}: {chunk.text[s:e]}"
 
 
-def _faiss():  # type: ignore[no-untyped-def]
+class VectorIndex(Protocol):
+    """What the code uses of a FAISS index (faiss ships no type information)."""
+
+    ntotal: int
+
+    def add(self, vectors: np.ndarray) -> None: ...
+
+    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def reconstruct(self, row: int) -> np.ndarray: ...
+
+    def reconstruct_n(self, start: int, n: int) -> np.ndarray: ...
+
+
+def _faiss() -> Any:
     try:
         import faiss
     except ImportError:  # pragma: no cover - a dependency of the package
@@ -46,7 +61,7 @@ def _faiss():  # type: ignore[no-untyped-def]
     return faiss
 
 
-def make_faiss_index(vectors: np.ndarray):  # type: ignore[no-untyped-def]
+def make_faiss_index(vectors: np.ndarray) -> VectorIndex:
     """Exact inner product for small corpora; HNSW (no training, high recall) once exact gets slow."""
     faiss = _faiss()
     dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[0] else 1
@@ -73,8 +88,8 @@ class Index:
     manifest: dict
     documents: list[Document]
     chunks: list[Chunk]
-    dense: object  # faiss index over embedding_text(chunk), row n == chunks[n]
-    sentences: object  # faiss index over sentence_text, rows in chunk order
+    dense: VectorIndex  # over each chunk's search_text, row n == chunks[n]
+    sentences: VectorIndex  # over sentence_text, rows in chunk order
     sentence_owner: np.ndarray  # sentence row -> chunk row
     sentence_first: np.ndarray  # chunk row -> its first sentence row
     bm25: Bm25
@@ -225,7 +240,8 @@ def build_index(cfg: Config, embedder: Embedder, show_progress: bool = False) ->
     return _assemble(manifest, documents, chunks, make_faiss_index(vectors), make_faiss_index(sentence_vectors))
 
 
-def _assemble(manifest: dict, documents: list[Document], chunks: list[Chunk], dense, sentences) -> Index:  # type: ignore[no-untyped-def]
+def _assemble(manifest: dict, documents: list[Document], chunks: list[Chunk], dense: VectorIndex,
+              sentences: VectorIndex) -> Index:
     counts = np.array([len(c.sentences) for c in chunks], dtype=np.int64)
     first = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(chunks) else np.zeros(0, dtype=np.int64)
     owner = np.repeat(np.arange(len(chunks)), counts)

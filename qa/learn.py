@@ -170,7 +170,8 @@ def fit(cfg: Config, index: Index, embedder: Embedder, workdir: Path | None,
                            seed=SEED)
     hand, hand_oos, hand_dropped = hand_written(cfg.hand_written, index)
     rows = _Rows(index)
-    held, training = [], []
+    held: list[GoldQuestion] = []
+    training: list[GoldQuestion] = []
     for q in hand + synthetic:
         (held if _held_out(q.gold_spans[0]) else training).append(q)
     if len(training) > cfg.learning.train_limit:  # bounded training time: hand-written questions first, then a sample
@@ -313,7 +314,8 @@ def _fit_topic(cfg: Config, retriever: Retriever, preparer: Preparer, hand: list
         got = retriever.retrieve(preparer.prepare(q.question, list(q.history)))
         return None if got.vector is None or not got.match else np.r_[got.vector, got.match]
 
-    train_rows, calibrate = [], []
+    train_rows: list[np.ndarray] = []
+    calibrate: list[np.ndarray] = []
     for q in hand:
         r = row(q)
         if r is not None:
@@ -324,7 +326,7 @@ def _fit_topic(cfg: Config, retriever: Retriever, preparer: Preparer, hand: list
         if r is None:
             continue
         p = scope.probability(tuple(r[-len(MATCH_FEATURES):])) if scope else None
-        if p is not None and p < scope.mention_threshold:  # type: ignore[union-attr]
+        if scope is not None and p is not None and p < scope.mention_threshold:
             answered_now += 1
             continue
         out_rows.append(r)

@@ -6,6 +6,7 @@ import functools
 import math
 import re
 from collections import Counter
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ DRUG_LIKE = re.compile(r"(mab|nib|cel|rubicin|mycin|sone|xate|(?<!l)ine|ase|mide
 
 
 @functools.cache
-def _stemmer():  # type: ignore[no-untyped-def]
+def _stemmer() -> Any:
     import Stemmer
 
     return Stemmer.Stemmer("english")
