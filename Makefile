@@ -51,7 +51,7 @@ bench: setup
 	$(VENV)/bin/qa bench
 
 lint: setup
-	$(VENV)/bin/ruff check qa app.py tests eval
+	$(VENV)/bin/ruff check qa app.py tests eval bench
 	$(VENV)/bin/mypy
 
 clean:

@@ -125,16 +125,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from qa.bench import BenchOptions, rewrite_report, run_bench, summary_table
+    try:  # the benchmark lives beside the package in a source checkout (bench/), not in the wheel
+        import bench
+    except ModuleNotFoundError as e:
+        if e.name != "bench":
+            raise
+        raise QAError("qa bench runs from a source checkout: the benchmark (bench/) is not part of the installed "
+                      "package; run `make bench` or `python -m bench` in a clone of the repository") from None
 
     if args.report_only:  # re-render report.md and plots from results.json: no measuring
-        print(summary_table(rewrite_report(args.out or BenchOptions().out_dir)))
+        print(bench.summary_table(bench.rewrite_report(args.out or bench.BenchOptions().out_dir)))
         return 0
     sizes = tuple(int(x) for x in args.sizes.split(",")) if args.sizes else None
     changes = {k: v for k, v in dict(out_dir=args.out, questions=args.questions, sizes=sizes,
                                        skip_scale=args.skip_scale, skip_server=args.skip_server).items() if v}
-    opts = BenchOptions.quick(**changes) if args.quick else BenchOptions(**changes)
-    print(summary_table(run_bench(_config(args), opts)))
+    opts = bench.BenchOptions.quick(**changes) if args.quick else bench.BenchOptions(**changes)
+    print(bench.summary_table(bench.run_bench(_config(args), opts)))
     return 0
 
 
@@ -195,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port (default 7860; GRADIO_SERVER_PORT)")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("bench", help="time and size the pipeline: latency, cold start, memory, scale, load")
+    p = sub.add_parser("bench", help="time and size the pipeline: build, latency, cold start, memory, scale, load "
+                                     "(from a source checkout)")
     common(p)
     p.add_argument("--out", type=Path, help="results folder (default eval/bench)")
     p.add_argument("--questions", type=Path, help="questions to time (default eval/questions.jsonl)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from collections.abc import Callable, Iterable
@@ -12,6 +11,7 @@ from typing import Any
 from qa.chunking import count_tokens
 from qa.errors import QAError
 from qa.questions import is_relevant
+from qa.stats import percentile
 from qa.types import Answer, GoldQuestion
 
 KINDS = ("plain", "clinical", "brand", "typo", "followup", "paraphrase", "out_of_scope", "emergency")
@@ -112,17 +112,9 @@ def summarize(results: list[Result], shown: int = 3) -> dict[str, float]:
         out["max_passage_tokens"] = max(count_tokens(p.text) for r in results for p in r.answer.passages[:shown])
     latencies = sorted(r.latency_ms for r in results)
     if latencies:
-        out["latency_p50_ms"] = _percentile(latencies, 50)
-        out["latency_p95_ms"] = _percentile(latencies, 95)
+        out["latency_p50_ms"] = percentile(latencies, 50)
+        out["latency_p95_ms"] = percentile(latencies, 95)
     return out
-
-
-def _percentile(sorted_values: list[float], pct: float) -> float:
-    if not sorted_values:
-        return 0.0
-    i = (len(sorted_values) - 1) * pct / 100
-    lo, hi = math.floor(i), math.ceil(i)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (i - lo)
 
 
 def run_config(assistant: Any, questions: list[GoldQuestion], name: str, k: int = 10,

@@ -1,0 +1,6 @@
+"""`qa bench`: speed, memory, build time and scale of the assistant, written to eval/bench/ (a checkout only)."""
+
+from bench.report import summary_table
+from bench.run import BenchOptions, rewrite_report, run_bench
+
+__all__ = ["BenchOptions", "rewrite_report", "run_bench", "summary_table"]
