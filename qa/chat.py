@@ -239,6 +239,11 @@ def build_demo(assistant: Any, feedback: FeedbackLog | None = None) -> Any:
 def main(cfg: Config | None = None) -> int:
     """Load the assistant (building the index if needed) and serve on cfg.serving.host:cfg.serving.port."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
+    # Gradio's queue keeps its last GRADIO_ANALYTICS_MAX_EVENTS requests (10,000 by default) and rebuilds a pandas
+    # summary of all of them after every answer, for its monitoring page: each answer got slower and the server
+    # bigger until 10,000 questions had been asked (qa bench, 16 clients: 61 -> 48 answers/s, +14 MB per 400).
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "200")
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "200")
     from qa import Assistant
 
     cfg = cfg or Config.from_env()
@@ -248,9 +253,10 @@ def main(cfg: Config | None = None) -> int:
     print(f"index {assistant.status}; learned models {assistant.encoder_status}; "
           f"serving on http://{cfg.serving.host}:{cfg.serving.port}{feedback}", flush=True)
     demo = build_demo(assistant)
-    demo.queue(default_concurrency_limit=4)
+    demo.queue(default_concurrency_limit=cfg.serving.concurrency)
     demo.launch(server_name=cfg.serving.host, server_port=cfg.serving.port, share=False, show_error=False,
-                footer_links=["api"], pwa=False, mcp_server=False, **launch_options())
+                footer_links=["api"], pwa=False, mcp_server=False, state_session_capacity=cfg.serving.sessions,
+                **launch_options())
     return 0
 
 

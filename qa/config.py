@@ -91,6 +91,8 @@ class Serving:
     host: str = "127.0.0.1"
     port: int = 7860
     query_onnx: bool = True  # the tuned encoder runs in ONNX Runtime: the same vectors in about half the time
+    concurrency: int = 2  # questions answered at once; more only queue on the GIL and 2 cores (qa bench: p95)
+    sessions: int = 2000  # chats whose state (earlier questions) is kept in memory; the longest idle goes first
     torch_threads: int = 1  # per process, torch and ONNX Runtime; one keeps tails short on shared cores; 0 = default
     log_questions: bool = False  # privacy: questions are written (data_dir/questions.jsonl) only when on
     feedback: bool = False  # thumbs up/down are stored under data_dir only when on (QA_FEEDBACK)
@@ -120,6 +122,7 @@ class Config:
         positive = {"chunk_tokens": self.indexing.chunk_tokens, "k": s.k, "shown": s.shown,
                     "candidates": s.candidates, "rerank_depth": s.rerank_depth, "rrf_k": s.rrf_k,
                     "max_question_chars": s.max_question_chars, "port": self.serving.port,
+                    "concurrency": self.serving.concurrency, "sessions": self.serving.sessions,
                     "adapt_epochs": lg.adapt_epochs, "synthetic_questions": lg.synthetic_questions,
                     "train_limit": lg.train_limit}
         for name, value in positive.items():

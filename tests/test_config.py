@@ -78,6 +78,8 @@ def test_reads_the_process_environment_by_default(monkeypatch: pytest.MonkeyPatc
         ({"QA_SCOPE_FALSE_RATE": "1.7"}, "scope_false_rate"),
         ({"QA_MENTION_RATE": "-0.1"}, "mention_rate"),
         ({"QA_PORT": "0"}, "port"),
+        ({"QA_CONCURRENCY": "0"}, "concurrency"),
+        ({"QA_SESSIONS": "-1"}, "sessions"),
     ],
 )
 def test_bad_values_raise_config_error_naming_the_field(env: dict[str, str], field: str) -> None:

@@ -111,9 +111,10 @@ def test_app_launches_on_localhost_without_share_or_analytics(monkeypatch: pytes
     launched: dict[str, Any] = {}
 
     def fake_launch(self: Any, **kwargs: Any) -> None:
-        launched.update(kwargs, analytics=self.analytics_enabled)
+        launched.update(kwargs, analytics=self.analytics_enabled, queue=self._queue)
 
-    monkeypatch.delenv("GRADIO_ANALYTICS_ENABLED", raising=False)
+    for name in ("GRADIO_ANALYTICS_ENABLED", "GRADIO_ANALYTICS_MAX_EVENTS", "GRADIO_ANALYTICS_CACHE_FREQUENCY"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr("qa.Assistant.load", classmethod(lambda cls, cfg=None, *a, **k: _Stub()))
     monkeypatch.setattr(gr.Blocks, "launch", fake_launch)
     assert app.main(Config.from_env()) == 0
@@ -122,6 +123,10 @@ def test_app_launches_on_localhost_without_share_or_analytics(monkeypatch: pytes
     assert launched["analytics"] is False
     assert launched.get("mcp_server") in (False, None)
     assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
+    # bounded per-request bookkeeping: the queue's own statistics and the chats' state (issue 19's slow-down)
+    assert launched["queue"].ANALYTICS_MAX_EVENTS == 200
+    assert launched["state_session_capacity"] == Config().serving.sessions
+    assert launched["queue"].default_concurrency_limit == Config().serving.concurrency
 
 
 def test_host_is_only_what_the_maintainer_gives(monkeypatch: pytest.MonkeyPatch) -> None:
