@@ -48,6 +48,32 @@ class Example:
     sentences: tuple[int, ...]  # rows of index.sentences (may be empty when no single sentence holds the span)
 
 
+def sample_rows(data: list[Example], chunks: int, sentences: int, limit: int,
+                seed: int = SEED) -> tuple[list[Example], np.ndarray, np.ndarray]:
+    """The index rows training contrasts against: every row that answers a question plus a seeded sample of the
+    rest, `limit` passages and `limit` sentences at most, so memory and time stop growing with the corpus. Returns
+    the examples renumbered into those rows and the rows themselves (ascending). A corpus under the limit keeps
+    every row, in order, and its examples unchanged."""
+    rng = np.random.default_rng(seed)
+
+    def pick(total: int, needed: set[int]) -> np.ndarray:
+        if total <= limit:
+            return np.arange(total, dtype=np.int64)
+        rest = np.setdiff1d(np.arange(total, dtype=np.int64), np.fromiter(needed, np.int64, len(needed)))
+        extra = rng.choice(rest, size=max(min(limit - len(needed), len(rest)), 0), replace=False)
+        return np.sort(np.concatenate([np.fromiter(needed, np.int64, len(needed)), extra]))
+
+    chunk_rows = pick(chunks, {r for e in data for r in e.chunks})
+    sentence_rows = pick(sentences, {r for e in data for r in e.sentences})
+    if len(chunk_rows) == chunks and len(sentence_rows) == sentences:
+        return data, chunk_rows, sentence_rows
+    chunk_at = {int(r): i for i, r in enumerate(chunk_rows)}
+    sentence_at = {int(r): i for i, r in enumerate(sentence_rows)}
+    renumbered = [Example(e.query, tuple(chunk_at[r] for r in e.chunks), tuple(sentence_at[r] for r in e.sentences))
+                  for e in data]
+    return renumbered, chunk_rows, sentence_rows
+
+
 def train(base_model: str, data: list[Example], chunk_vectors: np.ndarray, sentence_vectors: np.ndarray,
           epochs: int, lr: float, temperature: float = TEMPERATURE, batch_size: int = BATCH_SIZE, seed: int = SEED,
           threads: int = 2) -> SentenceTransformer:

@@ -81,6 +81,7 @@ class Learning:
     synthetic_questions: int = 4000  # training questions made from the corpus (qa.synthesize); bounds build time
     train_limit: int = 4000  # questions the encoder trains on at most (hand-written first, then made ones)
     adapt_epochs: int = 2  # passes over the training questions
+    negatives: int = 20_000  # passages (and sentences) each question is contrasted with at most: bounds memory
     adapt_lr: float = 5e-5  # AdamW learning rate
 
 
@@ -124,7 +125,7 @@ class Config:
                     "max_question_chars": s.max_question_chars, "port": self.serving.port,
                     "concurrency": self.serving.concurrency, "sessions": self.serving.sessions,
                     "adapt_epochs": lg.adapt_epochs, "synthetic_questions": lg.synthetic_questions,
-                    "train_limit": lg.train_limit}
+                    "train_limit": lg.train_limit, "negatives": lg.negatives}
         for name, value in positive.items():
             if value <= 0:
                 raise ConfigError(f"{name} must be a positive number, not {value!r}")

@@ -43,6 +43,7 @@ class VectorIndex(Protocol):
     """What the code uses of a FAISS index (faiss ships no type information)."""
 
     ntotal: int
+    d: int
 
     def add(self, vectors: np.ndarray) -> None: ...
 
@@ -61,24 +62,45 @@ def _faiss() -> Any:
     return faiss
 
 
-def make_faiss_index(vectors: np.ndarray) -> VectorIndex:
-    """Exact inner product for small corpora; HNSW (no training, high recall) once exact gets slow."""
+def new_faiss_index(n: int, dim: int) -> VectorIndex:
+    """An empty index of the kind n vectors get (faiss_type names it). Exact inner product for small corpora; once
+    exact search gets slow, HNSW (no training, high recall) over vectors stored as 16-bit floats: half the memory
+    of float32, which is what lets a 100k-passage build (600k sentence vectors) fit in 2 GB, and no training
+    either. Vectors are added later, so a large corpus is never held twice in memory."""
     faiss = _faiss()
+    if n <= EXACT_LIMIT:
+        return faiss.IndexFlatIP(dim)  # inner product == cosine: vectors are L2-normalised
+    index = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_fp16, 32, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = 80
+    index.hnsw.efSearch = 512  # qa bench: recall@10 0.92 at 128, 0.987 at 512, search p95 still ~1 ms
+    return index
+
+
+def make_faiss_index(vectors: np.ndarray) -> VectorIndex:
+    """new_faiss_index holding `vectors` (rows in order)."""
     dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[0] else 1
-    if len(vectors) <= EXACT_LIMIT:
-        index = faiss.IndexFlatIP(dim)  # inner product == cosine: vectors are L2-normalised
-    else:
-        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 512  # qa bench: recall@10 0.92 at 128, 0.987 at 512, search p95 still ~1 ms
+    index = new_faiss_index(len(vectors), dim)
     if len(vectors):
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     return index
 
 
-def _faiss_type(n: int) -> str:
-    """The kind of index make_faiss_index builds for n vectors (recorded in the manifest)."""
-    return "flat-ip" if n <= EXACT_LIMIT else "hnsw-ip"
+def gather(index: VectorIndex, rows: np.ndarray, block: int = 8192) -> np.ndarray:
+    """The stored vectors of `rows` (ascending), read a block at a time so the whole index is never copied."""
+    out = np.empty((len(rows), index.d), dtype=np.float32)
+    done = 0
+    for start in range(0, index.ntotal, block):
+        end = min(start + block, index.ntotal)
+        upto = int(np.searchsorted(rows, end, side="left"))
+        if upto > done:
+            out[done:upto] = index.reconstruct_n(start, end - start)[rows[done:upto] - start]
+            done = upto
+    return out
+
+
+def faiss_type(n: int) -> str:
+    """The kind of index new_faiss_index makes for n vectors (recorded in the manifest)."""
+    return "flat-ip" if n <= EXACT_LIMIT else "hnsw-fp16-ip"
 
 
 @dataclass
@@ -192,17 +214,29 @@ def expected_manifest(cfg: Config, dim: int | None = None) -> dict:
     return wanted
 
 
-def _embed_all(embedder: Embedder, texts: list[str], show_progress: bool, what: str,
-               batch: int = 256) -> np.ndarray:
-    """Embed in batches, with a progress bar when asked (a large corpus takes minutes on a CPU)."""
-    if not texts:
-        return np.zeros((0, embedder.dim), dtype=np.float32)
+def _embed_into_index(embedder: Embedder, texts: list[str], show_progress: bool, what: str,
+                      batch: int = 1024) -> VectorIndex:
+    """Embed in batches straight into a new FAISS index: peak memory is the index plus one batch, not two copies
+    of every vector. A text seen before (a sentence shared by two overlapping passages, boilerplate repeated on
+    many pages) is embedded once and its stored vector reused. Large batches let the model sort texts by length,
+    so less padding is computed (a large corpus takes minutes on a CPU, hence the progress bar when asked)."""
+    index = new_faiss_index(len(texts), embedder.dim)
+    first: dict[str, int] = {}  # text -> the row it was first stored in
     starts = range(0, len(texts), batch)
     if show_progress:
         from tqdm import tqdm
 
         starts = tqdm(starts, desc=f"embedding {what}", unit="batch", total=-(-len(texts) // batch))
-    return np.vstack([embedder.embed(texts[i:i + batch]) for i in starts]).astype(np.float32)
+    for i in starts:
+        block = texts[i:i + batch]
+        new = [text for text in dict.fromkeys(block) if text not in first]
+        fresh = dict(zip(new, embedder.embed(new), strict=True)) if new else {}
+        vectors = np.empty((len(block), embedder.dim), dtype=np.float32)
+        for n, text in enumerate(block):
+            vectors[n] = fresh[text] if text in fresh else index.reconstruct(first[text])
+            first.setdefault(text, i + n)
+        index.add(vectors)
+    return index
 
 
 def build_index(cfg: Config, embedder: Embedder, show_progress: bool = False) -> Index:
@@ -223,21 +257,23 @@ def build_index(cfg: Config, embedder: Embedder, show_progress: bool = False) ->
         collection = replace(collection, examples=example_questions(chunks))
     texts = [c.search_text for c in chunks]
     sentence_texts = [sentence_text(c, i) for c in chunks for i in range(len(c.sentences))]
-    vectors = _embed_all(embedder, texts, show_progress, "passages")
-    sentence_vectors = _embed_all(embedder, sentence_texts, show_progress, "sentences")
+    dense = _embed_into_index(embedder, texts, show_progress, "passages")
+    sentences = _embed_into_index(embedder, sentence_texts, show_progress, "sentences")
+    num_sentences = len(sentence_texts)
+    del texts, sentence_texts  # a large corpus's texts are hundreds of MB: gone before BM25 is built
     manifest = dict(
         expected_manifest(cfg, embedder.dim),
         collection=asdict(collection),
         num_documents=len(documents),
         num_chunks=len(chunks),
-        num_sentences=len(sentence_texts),
-        faiss_type=_faiss_type(len(chunks)),  # the passage index
-        sentence_faiss_type=_faiss_type(len(sentence_texts)),
+        num_sentences=num_sentences,
+        faiss_type=faiss_type(len(chunks)),  # the passage index
+        sentence_faiss_type=faiss_type(num_sentences),
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         build_seconds=round(time.perf_counter() - started, 2),
         versions=_versions(),
     )
-    return _assemble(manifest, documents, chunks, make_faiss_index(vectors), make_faiss_index(sentence_vectors))
+    return _assemble(manifest, documents, chunks, dense, sentences)
 
 
 def _assemble(manifest: dict, documents: list[Document], chunks: list[Chunk], dense: VectorIndex,

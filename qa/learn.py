@@ -31,10 +31,10 @@ import numpy as np
 
 from qa import __version__
 from qa.abstain import ScopeModel, TopicModel, fit_scope_model, fit_topic_model
-from qa.adapt import MANIFEST, ONNX, WEIGHTS, Example, QueryTunedEmbedder, export_onnx, train
+from qa.adapt import MANIFEST, ONNX, WEIGHTS, Example, QueryTunedEmbedder, export_onnx, sample_rows, train
 from qa.config import Config
 from qa.embedding import Embedder, known_words
-from qa.index import Index, sha256_file
+from qa.index import Index, gather, sha256_file
 from qa.query import Preparer, QueryExpander
 from qa.questions import fold, load_questions
 from qa.rerank import LinearReranker, fit_pairwise
@@ -114,27 +114,29 @@ class _Rows:
 
     def __init__(self, index: Index) -> None:
         self.index = index
-        self.folded = [fold(c.text) for c in index.chunks]
+        self._folded: list[str] | None = None
         self.by_doc: dict[str, list[int]] = {}
         self.by_section: dict[tuple[str, str], list[int]] = {}
         for row, c in enumerate(index.chunks):
             self.by_doc.setdefault(c.doc_id, []).append(row)
             self.by_section.setdefault((c.doc_id, c.section), []).append(row)
-        self.sentence_folded = [fold(c.text[s:e]) for c in index.chunks for s, e in c.sentences]
 
     def chunks(self, q: GoldQuestion) -> tuple[int, ...]:
         spans = [f for f in (fold(s) for s in q.gold_spans) if f]
-        rows = self.by_doc.get(q.page or "", range(len(self.folded))) if q.split == "synthetic" else \
-            range(len(self.folded))
-        return tuple(r for r in rows if any(s in self.folded[r] for s in spans))
+        if q.split == "synthetic" and q.page in self.by_doc:  # made from one page: only its passages, folded now
+            return tuple(r for r in self.by_doc[q.page] if any(s in fold(self.index.chunks[r].text) for s in spans))
+        if self._folded is None:  # a hand-written question may be answered anywhere: every passage, folded once
+            self._folded = [fold(c.text) for c in self.index.chunks]
+        return tuple(r for r, text in enumerate(self._folded) if any(s in text for s in spans))
 
     def sentences(self, q: GoldQuestion, chunk_rows: tuple[int, ...]) -> tuple[int, ...]:
         spans = [f for f in (fold(s) for s in q.gold_spans) if f]
         out = []
-        for row in chunk_rows:
+        for row in chunk_rows:  # folded here, not for every sentence up front: a large corpus has 600k of them
             first = int(self.index.sentence_first[row])
-            for j in range(len(self.index.chunks[row].sentences)):
-                f = self.sentence_folded[first + j]
+            chunk = self.index.chunks[row]
+            for j, (start, end) in enumerate(chunk.sentences):
+                f = fold(chunk.text[start:end])
                 if f and any(f in s or s in f for s in spans):
                     out.append(first + j)
         return tuple(out)
@@ -200,8 +202,9 @@ def fit(cfg: Config, index: Index, embedder: Embedder, workdir: Path | None,
                 data.append(Example(preparer.prepare(q.question, list(q.history)).dense, chunk_rows,
                                     rows.sentences(q, chunk_rows)))
         progress(f"training the query encoder on {len(data)} questions")
-        chunk_vectors = index.dense.reconstruct_n(0, index.dense.ntotal)
-        sentence_vectors = index.sentences.reconstruct_n(0, index.sentences.ntotal)
+        data, chunk_pick, sentence_pick = sample_rows(data, index.dense.ntotal, index.sentences.ntotal,
+                                                      cfg.learning.negatives)
+        chunk_vectors, sentence_vectors = gather(index.dense, chunk_pick), gather(index.sentences, sentence_pick)
         model = train(cfg.indexing.model_name, data, chunk_vectors, sentence_vectors, epochs=cfg.learning.adapt_epochs,
                       lr=cfg.learning.adapt_lr, threads=max(cfg.serving.torch_threads, 2))
         encoder = workdir / "query_encoder"

@@ -62,7 +62,9 @@ class Bm25:
         logging.getLogger("bm25s").setLevel(logging.ERROR)  # it logs every index build
         self.chunks = chunks
         self._bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
-        corpus_tokens = [tokenize(c.search_text) or ["_empty_"] for c in chunks]
+        # one string object per distinct stem: 100k passages of ~70 stems each are ~7M references, not ~7M strings
+        stems: dict[str, str] = {}
+        corpus_tokens = [[stems.setdefault(t, t) for t in tokenize(c.search_text)] or ["_empty_"] for c in chunks]
         self.document_frequency: Counter[str] = Counter(t for tokens in corpus_tokens for t in set(tokens))
         if chunks:
             self._bm25.index(corpus_tokens, show_progress=False)

@@ -394,6 +394,8 @@ def synthesize(chunks: list[Chunk], aliases: dict[str, set[str]] | None = None,
     # spread the budget evenly: about limit / sentences questions each (at least one, at most 12); a corpus larger
     # than the budget is sampled at the end, so every section keeps its share
     per_sentence = max(1, min(12, round(limit * 1.15 / max(len(sentences), 1))))
+    if len(sentences) > 2 * limit:  # a large corpus: questions from a seeded sample, in corpus order (bounded time)
+        sentences = [sentences[i] for i in sorted(m.rng.sample(range(len(sentences)), 2 * limit))]
     for s in sentences:
         if len(words(s.text)) < 3:
             continue

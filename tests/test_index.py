@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from qa.config import Config
 from qa.errors import CorpusError, IndexMismatchError, IndexNotFoundError
-from qa.index import FILES, build_index, ensure_index, load_index
+from qa.index import FILES, build_index, ensure_index, load_index, sentence_text
 
 
 @pytest.fixture
@@ -175,3 +176,51 @@ def test_chunks_over_the_model_limit_are_refused(tiny_cfg: Config, fake_embedder
     fake_embedder.max_tokens = 10  # every tiny-corpus chunk is longer than 10 "word pieces" with its prefix
     with pytest.raises(IndexMismatchError, match="lower chunk_tokens"):
         build_index(tiny_cfg, fake_embedder)
+
+
+def test_vectors_stream_into_the_index_in_batches(tiny_cfg: Config, fake_embedder,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Embedding goes a batch at a time straight into FAISS: row n is still text n, across batch borders, and a
+    sentence repeated by overlapping passages is embedded once."""
+    from qa import index as index_module
+
+    batches: list[int] = []
+    embed = fake_embedder.embed
+    monkeypatch.setattr(fake_embedder, "embed", lambda texts: batches.append(len(texts)) or embed(texts))
+    monkeypatch.setattr(index_module, "_embed_into_index", functools.partial(index_module._embed_into_index,
+                                                                             batch=3))
+    built = build_index(tiny_cfg, fake_embedder)
+    assert max(batches) <= 3 and len(batches) > 2
+    for row, chunk in enumerate(built.chunks):
+        assert np.allclose(built.dense.reconstruct(row), embed([chunk.search_text])[0])
+    texts = [sentence_text(c, i) for c in built.chunks for i in range(len(c.sentences))]
+    assert built.sentences.ntotal == len(texts)
+    for row, text in enumerate(texts):
+        assert np.allclose(built.sentences.reconstruct(row), embed([text])[0])
+    batches.clear()
+    monkeypatch.undo()
+    monkeypatch.setattr(fake_embedder, "embed", lambda texts: batches.append(len(texts)) or embed(texts))
+    built = build_index(tiny_cfg, fake_embedder)  # one batch of everything: repeats are embedded once
+    assert sum(batches) - len(built.chunks) == len(set(texts))
+    batches.clear()
+    repeated = index_module._embed_into_index(fake_embedder, ["a b", "c d", "a b", "e", "c d"], False, "sentences",
+                                              batch=3)
+    assert batches == [2, 1] and repeated.ntotal == 5  # "c d" in the second batch is the first batch's vector
+    assert np.allclose(repeated.reconstruct(2), repeated.reconstruct(0))
+    assert np.allclose(repeated.reconstruct(4), embed(["c d"])[0])
+    assert np.allclose(repeated.reconstruct(3), embed(["e"])[0])
+
+
+@pytest.mark.parametrize("n", [50, 20_500])  # flat, then HNSW (over EXACT_LIMIT)
+def test_gather_reads_the_rows_asked_for(n: int) -> None:
+    from qa.index import faiss_type, gather, make_faiss_index
+
+    vectors = np.random.default_rng(0).standard_normal((n, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)  # as every stored vector is: inner product = cosine
+    index = make_faiss_index(vectors)
+    rows = np.array(sorted({0, 1, 7, n // 2, n - 1}), dtype=np.int64)
+    assert np.allclose(gather(index, rows, block=16), vectors[rows], atol=2e-3)  # HNSW keeps 16-bit floats
+    assert gather(index, np.zeros(0, np.int64)).shape == (0, 8)
+    assert type(index).__name__ == {"flat-ip": "IndexFlatIP", "hnsw-fp16-ip": "IndexHNSWSQ"}[faiss_type(n)]
+    _, found = index.search(vectors[rows], 1)
+    assert found[:, 0].tolist() == rows.tolist()  # each vector finds itself first

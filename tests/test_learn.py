@@ -168,6 +168,8 @@ def test_settings_are_checked() -> None:
         Config.of(scope_false_rate=1.5)
     with pytest.raises(ConfigError, match="synthetic_questions"):
         Config.of(synthetic_questions=0)
+    with pytest.raises(ConfigError, match="negatives"):
+        Config.from_env({"QA_NEGATIVES": "0"})
 
 
 # The real seed corpus with the bundled model: hand-written questions (corpus/train_questions.jsonl) and questions
@@ -308,3 +310,21 @@ def test_an_empty_corpus_is_a_clear_message(tmp_path: Path, fake_embedder) -> No
     cfg = Config.of(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", model_name="fake", adapt=False)
     with pytest.raises(CorpusError, match="no readable .txt or .md pages"):
         Assistant.load(cfg, fake_embedder)
+
+
+def test_training_contrasts_a_bounded_sample_of_rows() -> None:
+    """Past `limit` rows the encoder sees every answering row plus a seeded sample of the rest, renumbered."""
+    from qa.adapt import Example, sample_rows
+
+    data = [Example("q1", (5, 900), (40,)), Example("q2", (77,), ())]
+    same, chunk_rows, sentence_rows = sample_rows(data, 1000, 3000, limit=5000)
+    assert same is data and np.array_equal(chunk_rows, np.arange(1000)) and len(sentence_rows) == 3000
+
+    out, chunk_rows, sentence_rows = sample_rows(data, 1000, 3000, limit=100)
+    assert len(chunk_rows) == len(sentence_rows) == 100
+    assert list(chunk_rows) == sorted(set(chunk_rows.tolist()))
+    for before, after in zip(data, out, strict=True):  # each example still points at its own rows
+        assert [int(chunk_rows[i]) for i in after.chunks] == list(before.chunks)
+        assert [int(sentence_rows[i]) for i in after.sentences] == list(before.sentences)
+    again = sample_rows(data, 1000, 3000, limit=100)
+    assert np.array_equal(again[1], chunk_rows) and np.array_equal(again[2], sentence_rows)  # seeded

@@ -86,3 +86,16 @@ def test_example_questions_come_from_headings(chunks: list[Chunk]) -> None:
     assert 1 <= len(examples) <= 5 and len(set(examples)) == len(examples)
     words = {w for c in chunks for w in c.section.lower().replace("?", " ").split()}
     assert all(e.lower().rstrip("?").split()[-1] in words for e in examples)  # each ends on a heading's word
+
+
+def test_a_large_corpus_makes_its_questions_from_a_sample_of_sentences() -> None:
+    """More sentences than twice the budget: questions come from a seeded sample (bounded build time)."""
+    chunks = []
+    for i in range(60):
+        first, second = f"Drug{i}mab treats leukemia type {i} in adults.", f"It is given weekly for {i} months."
+        text = f"{first} {second}"
+        chunks.append(Chunk(id=f"p{i}#0", doc_id=f"p{i}", text=text, start=0, end=len(text), page=f"Page {i}",
+                            section="Treatment", sentences=((0, len(first)), (len(first) + 1, len(text)))))
+    made = synthesize(chunks, limit=10, seed=0)
+    assert 0 < len(made) <= 10
+    assert made == synthesize(chunks, limit=10, seed=0)
