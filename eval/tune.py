@@ -15,7 +15,7 @@ from pathlib import Path
 
 from qa import Assistant, Config
 from qa.embedding import SentenceTransformerEmbedder
-from qa.evaluate import CONFIGS, run_config, summarize
+from qa.evaluate import CONFIGS, headline, run_config
 from qa.questions import load_questions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +40,7 @@ def main() -> None:
         cfg = base.replace(index_dir=Path(tempfile.mkdtemp(prefix="qa-tune-")) / "index", **changes)
         assistant = Assistant.load(cfg, embedder)
         CONFIGS["variant"] = {}
-        m = summarize(run_config(assistant, questions, "variant"))
+        m = headline(run_config(assistant, questions, "variant"))
         label = spec if spec != "{}" else "shipped default"
         print(f"| `{label}` | " + " | ".join(f"{m.get(k, 0):.3f}" for k in KEYS) + " |", flush=True)
 

@@ -1,4 +1,4 @@
-"""Retrieval-only, cited answers from the ACS adult ALL treatment pages.
+"""Retrieval-only, cited answers from the pages of a corpus folder (shipped with the ACS adult ALL treatment pages).
 
 The public API is re-exported here lazily, so `import qa` loads neither torch nor gradio.
 """

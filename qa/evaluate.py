@@ -101,7 +101,7 @@ def abstention_metrics(results: list[Result]) -> dict[str, float]:
     return out
 
 
-def summarize(results: list[Result], shown: int = 3) -> dict[str, float]:
+def headline(results: list[Result], shown: int = 3) -> dict[str, float]:
     """All headline numbers for one group of results."""
     out: dict[str, float] = {"n": len(results), "n_answerable": sum(r.question.answerable for r in results)}
     out |= ranking_metrics(results)
@@ -161,11 +161,11 @@ def evaluate(assistant: Any, questions: list[GoldQuestion], configs: Iterable[st
                 return tqdm(items, desc=f"eval {name}", unit="q", leave=False)
         results = run_config(assistant, questions, name, progress=progress)
         all_results.extend(results)
-        groups: dict[str, dict[str, Any]] = {"overall": summarize(results, shown)}
+        groups: dict[str, dict[str, Any]] = {"overall": headline(results, shown)}
         for field_name in ("split", "kind", "page"):
             values = sorted({str(getattr(r.question, field_name)) for r in results})
             groups[f"by_{field_name}"] = {
-                v: summarize([r for r in results if str(getattr(r.question, field_name)) == v], shown) for v in values
+                v: headline([r for r in results if str(getattr(r.question, field_name)) == v], shown) for v in values
             }
         metrics[name] = groups
     return metrics, all_results
