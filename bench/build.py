@@ -18,7 +18,7 @@ def _folder_mb(folder: Path, recursive: bool) -> float:
     return round(sum(p.stat().st_size for p in files if p.is_file()) / 2**20, 3)
 
 
-def measure_build(cfg: Config, name: str) -> dict[str, Any]:
+def measure_build(cfg: Config, name: str, timeout: float = 3600.0) -> dict[str, Any]:
     """`qa build` of cfg's corpus into cfg's index folder, as a fresh process.
 
     Wall time and peak RSS come from the kernel; what was built and how long each stage took come from the
@@ -28,7 +28,7 @@ def measure_build(cfg: Config, name: str) -> dict[str, Any]:
     index_dir = Path(cfg.paths.index_dir)
     cmd = [sys.executable, "-m", "qa", "build", "--corpus", str(cfg.paths.corpus_dir), "--index", str(index_dir),
            "--model", cfg.indexing.model_name]
-    run = run_child(cmd, env=child_env(cfg), timeout=3600)
+    run = run_child(cmd, env=child_env(cfg), timeout=timeout)
     if run.returncode:
         raise RuntimeError(f"qa build of {name} failed ({run.returncode}): {run.stderr.strip()[-500:]}")
     manifest = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))
@@ -40,6 +40,7 @@ def measure_build(cfg: Config, name: str) -> dict[str, Any]:
         "name": name,
         "corpus": str(cfg.paths.corpus_dir),
         "wall_s": round(run.seconds, 2),
+        "cpu_s": round(run.cpu_s, 1),
         "peak_rss_mb": round(run.peak_rss_mb, 1),
         "pages": manifest.get("num_documents"),
         "chunks": manifest.get("num_chunks"),

@@ -54,6 +54,7 @@ class ChildRun:
     returncode: int
     stdout: str
     stderr: str
+    cpu_s: float = math.nan  # user + system CPU seconds: the cost of the work even when the cores were shared
 
 
 # A parent's peak RSS leaks into a forked child's ru_maxrss (the kernel records the old mm's high-water mark
@@ -66,7 +67,8 @@ _, status, usage = os.wait4(child.pid, 0)
 seconds = time.perf_counter() - started
 with open(sys.argv[1], "w") as f:
     code = os.waitstatus_to_exitcode(status)
-    json.dump({"seconds": seconds, "maxrss_kb": usage.ru_maxrss, "code": code}, f)
+    json.dump({"seconds": seconds, "maxrss_kb": usage.ru_maxrss, "code": code,
+               "cpu_s": usage.ru_utime + usage.ru_stime}, f)
 """
 
 
@@ -88,7 +90,7 @@ def run_child(cmd: list[str], env: dict[str, str] | None = None, timeout: float 
         if not stats.exists():
             return ChildRun(math.nan, math.nan, -9, stdout, stderr + f"\nkilled after {timeout:.0f} s")
         s = json.loads(stats.read_text(encoding="utf-8"))
-        return ChildRun(s["seconds"], s["maxrss_kb"] / 1024, s["code"], stdout, stderr)
+        return ChildRun(s["seconds"], s["maxrss_kb"] / 1024, s["code"], stdout, stderr, s.get("cpu_s", math.nan))
 
 
 def proc_memory(pid: int | str = "self") -> dict[str, float]:

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.build import measure_build
+from bench.large import measure_large_build
 from bench.latency import Uncached, measure_cold, measure_warm, read_questions
 from bench.plots import write_plots
 from bench.process import ROOT, json_default, loadavg, log, machine
 from bench.report import render_report
 from bench.scale import measure_scale
-from bench.server import measure_server
-from bench.targets import SCALE_SIZE, SERVER_CLIENTS, judge
+from bench.server import measure_concurrency, measure_server
+from bench.targets import OVERLOAD_CLIENTS, SCALE_SIZE, SERVER_CLIENTS, judge
 from qa.config import Config
 from qa.errors import QAError
 
@@ -35,8 +36,9 @@ class BenchOptions:
     questions: Path = Path("eval/questions.jsonl")
     build_corpora: tuple[Path, ...] = (Path("eval/corpora/lymphoma/corpus"),)  # built too: time and memory only
     sizes: tuple[int, ...] = (1_000, 10_000, SCALE_SIZE)  # synthetic chunks
-    clients: tuple[int, ...] = (1, 4, SERVER_CLIENTS)  # concurrent clients per load level
-    requests: int = 200  # per load level
+    clients: tuple[int, ...] = (1, 4, SERVER_CLIENTS, OVERLOAD_CLIENTS)  # concurrent clients per load level
+    requests: int = 400  # per load level
+    concurrency: tuple[int, ...] = (1, 2, 4, 8)  # QA_CONCURRENCY settings compared at the top two load levels
     time_cap: float = 120.0  # seconds per load level
     cold_runs: int = 3  # fresh processes per cold-start measurement (median reported)
     warm_questions: int = 0  # 0 = every evaluation question
@@ -47,7 +49,8 @@ class BenchOptions:
 
     @classmethod
     def quick(cls, **changes: Any) -> BenchOptions:
-        base = dict(sizes=(1_000, 5_000), requests=20, time_cap=20.0, cold_runs=1, warm_questions=40)
+        base = dict(sizes=(1_000, 5_000), requests=20, time_cap=20.0, cold_runs=1, warm_questions=40,
+                    concurrency=(1, 2))
         return cls(**{**base, **changes})
 
 
@@ -80,6 +83,9 @@ def run_bench(cfg: Config, opts: BenchOptions) -> dict[str, Any]:
     def profile(name: str) -> Path | None:
         return out_dir / name if opts.profile else None
 
+    previous = _previous(out_dir)
+    if "large_build" in previous:  # measured apart (over an hour): kept until measured again
+        results["large_build"] = previous["large_build"]
     started = time.perf_counter()
     try:
         # the configured corpus first: the later sections run on its index
@@ -107,14 +113,7 @@ def run_bench(cfg: Config, opts: BenchOptions) -> dict[str, Any]:
         results["loadavg"]["after_cold"] = loadavg()
 
         if not opts.skip_scale:
-            results["scale"] = scale = measure_scale(assistant, questions, opts.sizes, opts.seed, work)
-            done = [p for p in scale["points"] if "error" not in p]
-            if done:
-                top = max(done, key=lambda p: p["size"])
-                # Real build = the configured corpus's real build peak (model, embedding, learning) + this
-                # index's own growth.
-                scale["estimated_real_build_peak_rss_mb"] = round(
-                    results["build"][0]["peak_rss_mb"] + top["rss_mb"]["build_peak"] - top["rss_mb"]["start"], 1)
+            results["scale"] = measure_scale(assistant, questions, opts.sizes, opts.seed, work)
             results["loadavg"]["after_scale"] = loadavg()
         del assistant
 
@@ -123,11 +122,40 @@ def run_bench(cfg: Config, opts: BenchOptions) -> dict[str, Any]:
             results["server"] = measure_server(cfg, questions, opts.clients, opts.requests, opts.time_cap,
                                                profile("profile_server.txt"))
             results["loadavg"]["after_server"] = loadavg()
+            if opts.concurrency:
+                results["concurrency"] = measure_concurrency(cfg, questions, opts.concurrency, opts.clients[-2:],
+                                                             opts.requests, opts.time_cap)
+                results["loadavg"]["after_concurrency"] = loadavg()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["wall_s"] = round(time.perf_counter() - started, 1)
     write_outputs(results, out_dir)
     return results
+
+
+def run_large_build(cfg: Config, chunks: int, out_dir: Path, seed: int = 0) -> dict[str, Any]:
+    """A real `qa build` of a written corpus of `chunks` passages (bench.large), added to results.json beside the
+    other sections, which stay as they were; returns the results."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = _previous(out_dir)
+    work = Path(tempfile.mkdtemp(prefix="qa-bench-large-"))
+    try:
+        results["large_build"] = measure_large_build(cfg, chunks, work, seed)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    results.setdefault("machine", machine())
+    write_outputs(results, out_dir)
+    return results
+
+
+def _previous(out_dir: Path) -> dict[str, Any]:
+    path = Path(out_dir) / "results.json"
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def write_outputs(results: dict[str, Any], out_dir: Path) -> None:

@@ -94,7 +94,7 @@ def scale_point(folder: Path, size: int, seed: int, model_name: str) -> dict[str
     """Build and query one synthetic corpus of `size` chunks (in its own process: see measure_scale)."""
     import faiss
 
-    from qa.index import EXACT_LIMIT, Index, make_faiss_index
+    from qa.index import Index, faiss_type, make_faiss_index
     from qa.lexical import Bm25
     from qa.retrieval import Retriever, rrf_fuse
     from qa.types import Chunk
@@ -112,7 +112,7 @@ def scale_point(folder: Path, size: int, seed: int, model_name: str) -> dict[str
                     page="Synthetic page") for i, t in enumerate(texts)]
     bm25 = Bm25(chunks)
     t_bm25 = time.perf_counter()
-    expected = "flat-ip" if size <= EXACT_LIMIT else "hnsw-ip"  # the rule build_index records
+    expected = faiss_type(size)  # the rule build_index records
     manifest = {"num_chunks": size, "faiss_type": expected, "synthetic_seed": seed}
     empty = faiss.IndexFlatIP(vectors.shape[1])
     index = Index(manifest, [], chunks, dense, empty, np.zeros(0, np.int64), np.zeros(size, np.int64), bm25)
@@ -166,8 +166,8 @@ def scale_point(folder: Path, size: int, seed: int, model_name: str) -> dict[str
     shutil.rmtree(out_dir, ignore_errors=True)
     return {
         "size": size,
-        "faiss_type": {"IndexFlatIP": "flat-ip", "IndexHNSWFlat": "hnsw-ip"}.get(type(dense).__name__,
-                                                                                 type(dense).__name__),
+        "faiss_type": {"IndexFlatIP": "flat-ip", "IndexHNSWSQ": "hnsw-fp16-ip"}.get(type(dense).__name__,
+                                                                                    type(dense).__name__),
         "expected_faiss_type": expected,
         "manifest_faiss_type": saved_manifest.get("faiss_type"),
         "build_s": {"generate": round(t_gen - t0, 2), "faiss": round(t_faiss - t_gen, 2),

@@ -67,6 +67,23 @@ def measure_server(cfg: Config, questions: Sequence[tuple[str, list[str]]], clie
     return out
 
 
+def measure_concurrency(cfg: Config, questions: Sequence[tuple[str, list[str]]], settings: Sequence[int],
+                        clients: Sequence[int], requests: int, time_cap: float) -> list[dict[str, Any]]:
+    """One server per QA_CONCURRENCY setting, loaded by HTTP clients at each level: how the setting shipped
+    (Config.serving.concurrency) was chosen. A short warm-up burst first, outside the figures."""
+    rows = []
+    for setting in settings:
+        log(f"server: QA_CONCURRENCY={setting}")
+        with serve(child_env(cfg, QA_CONCURRENCY=str(setting))) as server:
+            run_load(server.url, numbered(questions, 40, 10_000_000), 4, "http", time_cap)
+            offset = 20_000_000
+            for n in clients:
+                level = run_load(server.url, numbered(questions, requests, offset), n, "http", time_cap, server.pid)
+                offset += requests
+                rows.append({"concurrency": setting, **asdict(level)})
+    return rows
+
+
 def stack_shares(raw: str) -> dict[str, float]:
     """Share of busy samples per category, from py-spy's raw (collapsed) lines "f (file:line);g (...) N"."""
     counts: dict[str, int] = {name: 0 for name, _ in STACK_CATEGORIES}

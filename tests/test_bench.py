@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +15,9 @@ from bench.report import render_report, summary_table
 from bench.run import BenchOptions, corpus_name
 from bench.scale import recall_at_k, synthetic_corpus
 from bench.server import stack_shares
-from bench.targets import SCALE_SIZE, SERVER_CLIENTS, TARGETS, Target, judge, target
+from bench.targets import OVERLOAD_CLIENTS, SCALE_SIZE, SERVER_CLIENTS, TARGETS, Target, judge, target
 from qa.cli import build_parser, main
+from qa.config import Config
 
 
 def _sentences(n: int = 12, dim: int = 8) -> tuple[list[str], np.ndarray]:
@@ -101,7 +104,8 @@ def _results(warm_p95: float, qps: float, p95: float = 300.0) -> dict:
         "wall_s": 1.0,
         "warm": {"ask": {"total": {"p50": 10.0, "p95": warm_p95}}, "ratio_total_to_embedding_p50": 1.5},
         "server": {"port": 1, "http_ready_s": 5.0, "first_answer_s": 6.0, "idle_rss_mb": 600.0, "peak_rss_mb": 700.0,
-                   "levels": [_level(1, qps / 2, 30.0), _level(SERVER_CLIENTS, qps, p95)]},
+                   "levels": [_level(1, qps / 2, 30.0), _level(SERVER_CLIENTS, qps, p95),
+                              _level(OVERLOAD_CLIENTS, qps, 2 * p95)]},
     }
 
 
@@ -110,7 +114,11 @@ def test_judge_compares_each_target_in_its_direction() -> None:
     assert verdicts["warm_p95_ms"] is True and verdicts["warm_ratio"] is True
     assert verdicts["server_qps"] is True and verdicts["server_p95_ms"] is True
     assert verdicts["server_rss_mb"] is True and verdicts["server_errors"] is True  # 0 errors ≤ 0
+    assert verdicts["server_overload"] is True  # judged at 32 clients; qps and p95 stay judged at 16
     assert verdicts["scale_recall"] is None  # not measured is neither met nor missed
+    lost = _results(warm_p95=20.0, qps=50.0)
+    lost["server"]["levels"][-1]["answered"] = 19  # one request never answered at 32 clients
+    assert {row["key"]: row["met"] for row in judge(lost)}["server_overload"] is False
     missed = {row["key"]: row["met"] for row in judge(_results(warm_p95=30.0, qps=39.0))}
     assert missed["warm_p95_ms"] is False and missed["server_qps"] is False
     assert [row["key"] for row in judge({})] == [t.key for t in TARGETS]  # every target, in order
@@ -188,13 +196,14 @@ def test_corpus_names_and_quick_options() -> None:
     assert corpus_name(ROOT / "corpus") == "seed"
     assert corpus_name(ROOT / "eval" / "corpora" / "lymphoma" / "corpus") == "lymphoma"
     assert BenchOptions.quick().sizes[-1] < SCALE_SIZE == BenchOptions().sizes[-1]
-    assert BenchOptions().clients[-1] == SERVER_CLIENTS
+    assert BenchOptions().clients[-2:] == (SERVER_CLIENTS, OVERLOAD_CLIENTS)
 
 
 def test_cli_has_a_bench_command_with_quick_and_skip_flags() -> None:
     argv = ["bench", "--quick", "--skip-scale", "--skip-server", "--sizes", "100,200", "--report-only"]
     args = build_parser().parse_args(argv)
     assert args.quick and args.skip_scale and args.skip_server and args.sizes == "100,200" and args.report_only
+    assert build_parser().parse_args(["bench", "--large-build", "100000"]).large_build == 100_000
 
 
 def test_qa_bench_without_a_checkout_says_so(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
@@ -218,3 +227,40 @@ def test_stack_shares_attribute_each_sample_to_the_nearest_library_frame() -> No
     assert shares["qa pipeline (BM25, fusion, answer)"] == 0.2
     assert shares["Gradio / HTTP / asyncio"] == 0.1 and shares["other"] == 0.1
     assert stack_shares("") == {}
+
+
+def test_the_large_build_is_judged_on_its_real_peak_and_kept_across_runs(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 100k target is judged on a real `qa build`'s measured peak; `--large-build` adds it beside the other
+    sections and a later full run keeps it (it takes over an hour to measure)."""
+    from bench import run as run_module
+
+    large = _build("100,000 passages", 600_000, 5000.0, 4000, 400.0) | {
+        "chunks": 100_200, "peak_rss_mb": 1800.0, "target_chunks": 100_000, "measured": "2026-12-06",
+        "corpus_made": {"pages": 8500, "real_sentences": 1695, "real_headings": 83, "seed": 0},
+        "ask": {"ok": True, "wall_s": 9.0, "peak_rss_mb": 1100.0}}
+    assert {row["key"]: row["met"] for row in judge({"large_build": large})}["scale_build_rss_mb"] is True
+    small = large | {"chunks": 5_000}  # a smaller run says nothing about the 100k target
+    assert {row["key"]: row["met"] for row in judge({"large_build": small})}["scale_build_rss_mb"] is None
+
+    results = _results(warm_p95=20.0, qps=50.0)
+    del results["warm"]  # partial: judged, not plotted
+    (tmp_path / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    monkeypatch.setattr(run_module, "measure_large_build", lambda cfg, chunks, work, seed=0: large)
+    merged = run_module.run_large_build(Config(), 100_000, tmp_path)
+    assert merged["server"] == results["server"] and merged["large_build"] == large
+    report = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "| 100,000 passages |" in report and "real `qa build` peak RSS ≤ 2,048 MB | 1,800.00 MB | met" in report
+    assert "8,500 pages written from the shipped corpora's own 1,695 sentences" in report
+    assert run_module._previous(tmp_path)["large_build"] == large
+
+
+def test_the_concurrency_sweep_is_a_table_per_setting() -> None:
+    results = _results(warm_p95=20.0, qps=50.0)
+    del results["warm"]
+    results["concurrency"] = [{"concurrency": c, **_level(n, 60.0 + c, 250.0 * n / 16)}
+                              for c in (1, 2) for n in (SERVER_CLIENTS, OVERLOAD_CLIENTS)]
+    report = render_report(results, plots=[])
+    assert "(`QA_CONCURRENCY`; shipped: 2)" in report
+    assert "| 2 | 32 | 20 | 0 | 62.0 | 250.0 | 500.0 | 500.0 | 690 |" in report
+    assert BenchOptions().concurrency == (1, 2, 4, 8) and BenchOptions.quick().concurrency == (1, 2)
