@@ -159,7 +159,8 @@ def _previous(out_dir: Path) -> dict[str, Any]:
 
 
 def write_outputs(results: dict[str, Any], out_dir: Path) -> None:
-    """results.json, the plots and report.md, with the targets judged afresh."""
+    """results.json, the plots and report.md, with the targets judged afresh (and the folder they are in now)."""
+    results.setdefault("options", {})["out_dir"] = str(out_dir)
     results["targets"] = judge(results)
     text = json.dumps(results, indent=2, default=json_default)
     (out_dir / "results.json").write_text(text + "\n", encoding="utf-8")

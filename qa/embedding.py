@@ -51,6 +51,20 @@ def resolve_model_path(name: str) -> Path:
     )
 
 
+def limit_heap_growth() -> bool:
+    """Big buffers (a batch's activations) straight from mmap, so they go back to the system when freed.
+
+    glibc raises its mmap threshold after each large free, so later batches of other shapes are carved from the
+    heap and fragment it: embedding passages grew a build's memory by ~11 KB a passage, ~1 GB at 100k
+    (eval/experiments.md, round 9). A fixed threshold keeps it flat. False where there is no glibc."""
+    import ctypes
+
+    try:
+        return bool(ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024))  # -3 = M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model loaded offline on first use, with a small cache of query vectors."""
 
@@ -69,6 +83,7 @@ class SentenceTransformerEmbedder:
             # The hub is unreachable here: make any accidental lookup fail fast instead of hanging.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            limit_heap_growth()
             from sentence_transformers import SentenceTransformer
 
             if self.threads > 0:
