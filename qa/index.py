@@ -65,7 +65,7 @@ def _faiss() -> Any:
 def new_faiss_index(n: int, dim: int) -> VectorIndex:
     """An empty index of the kind n vectors get (faiss_type names it). Exact inner product for small corpora; once
     exact search gets slow, HNSW (no training, high recall) over vectors stored as 16-bit floats: half the memory
-    of float32, which is what lets a 100k-passage build (600k sentence vectors) fit in 2 GB, and no training
+    of float32 (a 100k-passage corpus has ~470k sentence vectors), and no training
     either. Vectors are added later, so a large corpus is never held twice in memory."""
     faiss = _faiss()
     if n <= EXACT_LIMIT:
