@@ -132,7 +132,7 @@ class _Rows:
     def sentences(self, q: GoldQuestion, chunk_rows: tuple[int, ...]) -> tuple[int, ...]:
         spans = [f for f in (fold(s) for s in q.gold_spans) if f]
         out = []
-        for row in chunk_rows:  # folded here, not for every sentence up front: a large corpus has 600k of them
+        for row in chunk_rows:  # folded here, not for every sentence up front: 100k passages have ~470k of them
             first = int(self.index.sentence_first[row])
             chunk = self.index.chunks[row]
             for j, (start, end) in enumerate(chunk.sentences):
