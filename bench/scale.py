@@ -154,11 +154,7 @@ def scale_point(folder: Path, size: int, seed: int, model_name: str) -> dict[str
     # Exact search over the same vectors: the ground truth for recall, and what exact would cost at this size.
     exact = faiss.IndexFlatIP(vectors.shape[1])
     exact.add(vectors)
-    exact_ms = []
-    for i in range(len(queries)):
-        t = time.perf_counter()
-        exact.search(query_vectors[i : i + 1], depth)
-        exact_ms.append(_ms(time.perf_counter() - t))
+    exact_ms = _search_ms(exact, query_vectors, depth)
     _, exact_rows = exact.search(query_vectors, 10)
     _, approx_rows = dense.search(query_vectors, 10)
     hnsw = getattr(dense, "hnsw", None)
@@ -189,6 +185,16 @@ def scale_point(folder: Path, size: int, seed: int, model_name: str) -> dict[str
     }
 
 
+def _search_ms(index: Any, query_vectors: np.ndarray, depth: int) -> list[float]:
+    """Milliseconds of each query searched on its own (one at a time, as a server answers them)."""
+    out = []
+    for i in range(len(query_vectors)):
+        t = time.perf_counter()
+        index.search(query_vectors[i : i + 1], depth)
+        out.append(_ms(time.perf_counter() - t))
+    return out
+
+
 def _ef_sweep(dense: Any, query_vectors: np.ndarray, exact_rows: np.ndarray, depth: int) -> list[dict[str, Any]]:
     """Recall@10 and single-query search time of an HNSW index at several efSearch values (then restored)."""
     shipped = dense.hnsw.efSearch
@@ -196,11 +202,7 @@ def _ef_sweep(dense: Any, query_vectors: np.ndarray, exact_rows: np.ndarray, dep
     try:
         for ef in EF_SEARCH:
             dense.hnsw.efSearch = ef
-            ms = []
-            for i in range(len(query_vectors)):
-                t = time.perf_counter()
-                dense.search(query_vectors[i : i + 1], depth)
-                ms.append(_ms(time.perf_counter() - t))
+            ms = _search_ms(dense, query_vectors, depth)
             _, rows = dense.search(query_vectors, 10)
             sweep.append({"ef_search": ef, "search_ms": summarize(ms),
                           "recall_at_10": round(recall_at_k(rows, exact_rows, 10), 4)})

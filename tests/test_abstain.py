@@ -191,10 +191,15 @@ def _abstainer(rules: Rules, scope: ScopeModel | None = None) -> Abstainer:
                      scope, min_score=0.2, unknown_name_score=0.6)
 
 
+def _separable_scope(seed: int) -> ScopeModel:
+    """A scope model fitted on answered matches around 0.6 against unanswered ones around 0.3."""
+    rng = np.random.default_rng(seed)
+    return fit_scope_model(np.array([_match(c) for c in rng.normal(0.6, 0.05, 200)]),
+                           np.array([_match(c) for c in rng.normal(0.3, 0.05, 200)]), false_rate=0.02)
+
+
 def test_checks_run_in_order_and_the_first_reason_wins(rules_by_corpus: dict[str, Rules]) -> None:
-    rng = np.random.default_rng(1)
-    scope = fit_scope_model(np.array([_match(c) for c in rng.normal(0.6, 0.05, 200)]),
-                            np.array([_match(c) for c in rng.normal(0.3, 0.05, 200)]), false_rate=0.02)
+    scope = _separable_scope(1)
     abstain = _abstainer(rules_by_corpus["seed"], scope)
     passage = "Induction usually lasts about a month."
     assert abstain.decide(_case("what is the dose of Kymriah", passage, 0.1, scope))[0] == "rule"
@@ -210,9 +215,7 @@ def test_checks_run_in_order_and_the_first_reason_wins(rules_by_corpus: dict[str
 
 
 def test_a_mention_rule_needs_the_scope_model_to_agree(rules_by_corpus: dict[str, Rules]) -> None:
-    rng = np.random.default_rng(2)
-    scope = fit_scope_model(np.array([_match(c) for c in rng.normal(0.6, 0.05, 200)]),
-                            np.array([_match(c) for c in rng.normal(0.3, 0.05, 200)]), false_rate=0.02)
+    scope = _separable_scope(2)
     abstain = _abstainer(rules_by_corpus["seed"], scope)
     question = "our insurance won't pay; could a clinical trial help?"
     assert abstain.decide(_case(question, "Clinical trials can give access to new drugs.", 0.7, scope)) == ("", "")
