@@ -153,6 +153,10 @@ class _Maker:
         self.n = max(len(chunks), 1)
         self.aliases = {k: sorted(v) for k, v in aliases.items()}
         self.lay = lay_rewrites(lay_terms)
+        # compiled once: every made question is tried against every phrase
+        self._lay_patterns = [(re.compile(rf"\b{re.escape(p)}\b"), lay) for p, lay in self.lay.items()]
+        self._alias_patterns = [(re.compile(rf"(?<![\w-]){re.escape(t)}(?![\w-])"), others)
+                                for t, others in self.aliases.items()]
 
     def idf(self, word: str) -> float:
         return math.log((self.n + 1) / (self.df.get(word, 0) + 1)) + 1.0
@@ -168,12 +172,12 @@ class _Maker:
     def patient_words(self, query: str) -> str:
         """Swap medical words for the lay words or other names patients use (each swap with some chance)."""
         low = query.lower()
-        for phrase, lay in self.lay.items():
-            if re.search(rf"\b{re.escape(phrase)}\b", low) and self.rng.random() < 0.6:
-                low = re.sub(rf"\b{re.escape(phrase)}\b", lay, low)
-        for term, others in self.aliases.items():
-            if re.search(rf"(?<![\w-]){re.escape(term)}(?![\w-])", low) and self.rng.random() < 0.5:
-                low = re.sub(rf"(?<![\w-]){re.escape(term)}(?![\w-])", self.rng.choice(others), low)
+        for pattern, lay in self._lay_patterns:
+            if pattern.search(low) and self.rng.random() < 0.6:
+                low = pattern.sub(lay, low)
+        for pattern, others in self._alias_patterns:
+            if pattern.search(low) and self.rng.random() < 0.5:
+                low = pattern.sub(self.rng.choice(others), low)
         return low
 
     def noisy(self, query: str) -> str:
@@ -403,6 +407,9 @@ def synthesize(chunks: list[Chunk], aliases: dict[str, set[str]] | None = None,
         m.rng.shuffle(made)
         for q, kind in made[:per_sentence]:
             rows.append((q, [], (s.text,), s.doc_id, kind))
+    if len(rows) > 3 * limit:  # a large corpus has questions for every section; `limit` are kept at the end, so
+        # only a seeded sample is worded (wording all took minutes at 100,000 passages)
+        rows = [rows[i] for i in sorted(m.rng.sample(range(len(rows)), 3 * limit))]
     out: list[GoldQuestion] = []
     seen: set[str] = set()
     for n, (q, history, spans, doc_id, kind) in enumerate(rows):

@@ -26,6 +26,17 @@ def test_lists_and_function_words_in_parentheses_are_not_aliases() -> None:
     assert aliases == {}
 
 
+def test_document_frequency_counts_whole_words_as_the_regex_does() -> None:
+    """The word-index shortcut finds exactly the texts a whole-word search of every text finds."""
+    from qa.query import _contains, _document_frequency
+
+    texts = ["T-cell ALL (T-ALL) is rare.", "Not t-cells here.", "CAR T-cell therapy", "c++ c+", "BCR-ABL1 and ABL1",
+             "Hyper-CVAD (hyper-CVAD) works", "abl1"]
+    phrases = {"t-cell", "t-all", "abl1", "bcr-abl1", "c+", "hyper-cvad", "car t-cell therapy", "cells", "x"}
+    expected = {p: sum(_contains(t.lower(), p) for t in texts) for p in phrases}
+    assert _document_frequency(phrases, texts, limit=100) == expected
+    assert _document_frequency({"abl1"}, texts, limit=1)["abl1"] == 2  # stops counting past the limit
+
 @pytest.fixture(scope="module")
 def expander() -> QueryExpander:
     texts = [
