@@ -11,9 +11,10 @@ import platform
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from qa import __version__
 from qa.chunking import chunk_corpus
 from qa.config import Config
 from qa.corpus import corpus_fingerprint, load_collection, load_corpus
-from qa.embedding import Embedder
+from qa.embedding import Embedder, release_free_memory
 from qa.errors import IndexMismatchError, IndexNotFoundError
 from qa.lexical import Bm25
 from qa.types import Chunk, Collection, Document
@@ -130,6 +131,25 @@ class Index:
         raw.setdefault("title", "Questions about these pages")
         raw.setdefault("topic", "the pages listed below")
         return Collection(**raw)
+
+    @contextlib.contextmanager
+    def vectors_set_aside(self, folder: Path) -> Iterator[None]:
+        """Both FAISS indexes written to `folder` and dropped from memory for the duration, then read back
+        unchanged. The query encoder's training needs only the rows gathered for it; at 100,000 passages the
+        indexes hold ~0.6 GB that the model's training copy, its optimizer and the ONNX export would sit on."""
+        faiss = _faiss()
+        paths = Path(folder) / ".dense.faiss", Path(folder) / ".sentences.faiss"
+        try:
+            faiss.write_index(self.dense, str(paths[0]))
+            faiss.write_index(self.sentences, str(paths[1]))
+            self.dense = self.sentences = cast(Any, None)  # nothing may search meanwhile: it would fail loudly
+            release_free_memory()
+            yield
+        finally:
+            if self.dense is None:
+                self.dense, self.sentences = faiss.read_index(str(paths[0])), faiss.read_index(str(paths[1]))
+            for path in paths:
+                path.unlink(missing_ok=True)
 
     def save(self, index_dir: Path) -> None:
         """Write atomically: a temporary folder renamed into place, manifest (with checksums) last."""
@@ -255,12 +275,14 @@ def build_index(cfg: Config, embedder: Embedder, show_progress: bool = False) ->
         from qa.synthesize import example_questions
 
         collection = replace(collection, examples=example_questions(chunks))
-    texts = [c.search_text for c in chunks]
+    # each list of texts lives only while it is embedded: at 100,000 passages they are ~160 MB together
+    dense = _embed_into_index(embedder, [c.search_text for c in chunks], show_progress, "passages")
+    release_free_memory()
     sentence_texts = [sentence_text(c, i) for c in chunks for i in range(len(c.sentences))]
-    dense = _embed_into_index(embedder, texts, show_progress, "passages")
     sentences = _embed_into_index(embedder, sentence_texts, show_progress, "sentences")
     num_sentences = len(sentence_texts)
-    del texts, sentence_texts  # a large corpus's texts are hundreds of MB: gone before BM25 is built
+    del sentence_texts
+    release_free_memory()  # before BM25 and learning add theirs
     manifest = dict(
         expected_manifest(cfg, embedder.dim),
         collection=asdict(collection),

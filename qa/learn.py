@@ -205,15 +205,19 @@ def fit(cfg: Config, index: Index, embedder: Embedder, workdir: Path | None,
         data, chunk_pick, sentence_pick = sample_rows(data, index.dense.ntotal, index.sentences.ntotal,
                                                       cfg.learning.negatives)
         chunk_vectors, sentence_vectors = gather(index.dense, chunk_pick), gather(index.sentences, sentence_pick)
-        model = train(cfg.indexing.model_name, data, chunk_vectors, sentence_vectors, epochs=cfg.learning.adapt_epochs,
-                      lr=cfg.learning.adapt_lr, threads=max(cfg.serving.torch_threads, 2))
         encoder = workdir / "query_encoder"
-        model.save(str(encoder))
-        encoder_manifest: dict[str, Any] = {"weights_sha256": sha256_file(encoder / WEIGHTS), "examples": len(data)}
-        try:
-            encoder_manifest.update(export_onnx(model, encoder / ONNX))
-        except (OSError, RuntimeError, ImportError, ValueError) as e:  # torch then serves the questions
-            log.warning("no ONNX query encoder (%s); questions go through torch", e)
+        with index.vectors_set_aside(workdir):
+            model = train(cfg.indexing.model_name, data, chunk_vectors, sentence_vectors,
+                          epochs=cfg.learning.adapt_epochs, lr=cfg.learning.adapt_lr,
+                          threads=max(cfg.serving.torch_threads, 2))
+            model.save(str(encoder))
+            encoder_manifest: dict[str, Any] = {"weights_sha256": sha256_file(encoder / WEIGHTS),
+                                                "examples": len(data)}
+            try:
+                encoder_manifest.update(export_onnx(model, encoder / ONNX))
+            except (OSError, RuntimeError, ImportError, ValueError) as e:  # torch then serves the questions
+                log.warning("no ONNX query encoder (%s); questions go through torch", e)
+            del model, chunk_vectors, sentence_vectors  # served from its folder from here on
         (encoder / MANIFEST).write_text(json.dumps(encoder_manifest, indent=2) + "\n", encoding="utf-8")
         manifest["encoder"] = encoder_manifest
         manifest["seconds"]["encoder"] = round(time.perf_counter() - t, 1)

@@ -224,3 +224,23 @@ def test_gather_reads_the_rows_asked_for(n: int) -> None:
     assert type(index).__name__ == {"flat-ip": "IndexFlatIP", "hnsw-fp16-ip": "IndexHNSWSQ"}[faiss_type(n)]
     _, found = index.search(vectors[rows], 1)
     assert found[:, 0].tolist() == rows.tolist()  # each vector finds itself first
+
+
+def test_vectors_set_aside_come_back_unchanged(tiny_cfg: Config, fake_embedder, tmp_path: Path) -> None:
+    """While the encoder trains the FAISS indexes wait on disk (out of memory); they come back the same, the
+    files go, and a failure inside still brings them back."""
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    built = build_index(tiny_cfg, fake_embedder)
+    dense = [built.dense.reconstruct(r) for r in range(built.dense.ntotal)]
+    sentences = [built.sentences.reconstruct(r) for r in range(built.sentences.ntotal)]
+    with built.vectors_set_aside(aside):
+        assert built.dense is None and built.sentences is None
+        assert len(list(aside.iterdir())) == 2
+    assert np.array_equal(np.array(dense), np.array([built.dense.reconstruct(r) for r in range(len(dense))]))
+    assert np.array_equal(np.array(sentences),
+                          np.array([built.sentences.reconstruct(r) for r in range(len(sentences))]))
+    with pytest.raises(RuntimeError), built.vectors_set_aside(aside):
+        raise RuntimeError("training failed")
+    assert built.dense.ntotal == len(dense) and built.sentences.ntotal == len(sentences)
+    assert list(aside.iterdir()) == []
