@@ -111,7 +111,7 @@ def _document_frequency(phrases: set[str], texts: list[str], limit: int) -> dict
     df: dict[str, int] = {}
     for phrase in phrases:
         tokens = _TOKEN.findall(phrase)
-        if not tokens:  # no word characters: cannot hold as whole words anywhere the regex would find it
+        if not tokens:  # no word to look up ("+"): search every text
             df[phrase] = sum(_contains(t.lower(), phrase) for t in texts)
             continue
         rarest = min(tokens, key=lambda t: len(postings.get(t, ())))
