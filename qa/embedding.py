@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -58,12 +57,8 @@ def limit_heap_growth() -> bool:
     glibc raises its mmap threshold after each large free, so later batches of other shapes are carved from the
     heap and fragment it: embedding passages grew a build's memory by ~11 KB a passage, ~1 GB at 100k
     (eval/experiments.md, round 9). A fixed threshold keeps it flat. False where there is no glibc."""
-    import ctypes
-
-    try:
-        return bool(ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024))  # -3 = M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        return False
+    libc = _glibc()
+    return bool(libc.mallopt(-3, 128 * 1024)) if libc else False  # -3 = M_MMAP_THRESHOLD
 
 
 def release_free_memory() -> None:
@@ -71,12 +66,23 @@ def release_free_memory() -> None:
 
     Dropping the texts of 100,000 passages gave back 59 MB more with it (a probe: 266 -> 207 MB), memory
     the learning that follows would otherwise add to."""
-    import ctypes
     import gc
 
     gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    libc = _glibc()
+    if libc:
+        libc.malloc_trim(0)
+
+
+def _glibc() -> Any:
+    """The C library when it is glibc (mallopt and malloc_trim are glibc's), else None."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
 
 
 class SentenceTransformerEmbedder:

@@ -99,6 +99,9 @@ def mine_aliases(texts: list[str]) -> dict[str, set[str]]:
     return aliases
 
 
+_TOKEN = re.compile(r"\w+")
+
+
 def _document_frequency(phrases: set[str], texts: list[str], limit: int) -> dict[str, int]:
     """In how many texts each phrase stands as whole words, counted up to limit + 1 (all the caller asks).
 
@@ -122,9 +125,6 @@ def _document_frequency(phrases: set[str], texts: list[str], limit: int) -> dict
                 break
         df[phrase] = count
     return df
-
-
-_TOKEN = re.compile(r"\w+")
 
 
 def load_lay_terms() -> dict[str, list[str]]:
