@@ -67,33 +67,42 @@ _FRAME_AFTER = ("is that normal?", "should i be worried?", "what does that mean?
                 "in simple words please", "im really scared", "what should we expect?", "is that bad")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Sentence:
-    """One distinct sentence of the corpus with where it lives."""
+    """One distinct sentence of the corpus: the chunk it was read from and its place there. Its text is cut when
+    asked for, so 100,000 passages' ~460,000 sentences are not all copied (that took ~190 MB)."""
 
-    doc_id: str
-    start: int  # absolute offset in Document.text: identifies the sentence across overlapping chunks
-    text: str
-    page: str
-    section: str
-    first_in_section: bool
+    chunk: Chunk
+    n: int  # which of chunk.sentences
+
+    @property
+    def text(self) -> str:
+        start, end = self.chunk.sentences[self.n]
+        return self.chunk.text[start:end]
+
+    @property
+    def doc_id(self) -> str:
+        return self.chunk.doc_id
+
+    @property
+    def page(self) -> str:
+        return self.chunk.page
+
+    @property
+    def section(self) -> str:
+        return self.chunk.section
 
 
 def corpus_sentences(chunks: list[Chunk]) -> list[_Sentence]:
     """Every sentence once (overlapping chunks repeat some), in corpus order."""
-    seen: set[tuple[str, int]] = set()
+    seen: dict[str, set[int]] = {}  # by document: absolute offsets in Document.text, the same across chunks
     out: list[_Sentence] = []
-    first_section: set[tuple[str, str]] = set()
     for c in chunks:
-        for s, e in c.sentences:
-            key = (c.doc_id, c.start + s)
-            if key in seen:
-                continue
-            seen.add(key)
-            section_key = (c.doc_id, c.section)
-            first = section_key not in first_section
-            first_section.add(section_key)
-            out.append(_Sentence(c.doc_id, c.start + s, c.text[s:e], c.page, c.section, first))
+        starts = seen.setdefault(c.doc_id, set())
+        for n, (s, _) in enumerate(c.sentences):
+            if c.start + s not in starts:
+                starts.add(c.start + s)
+                out.append(_Sentence(c, n))
     return out
 
 
