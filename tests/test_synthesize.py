@@ -9,7 +9,7 @@ import pytest
 from qa.chunking import chunk_corpus
 from qa.corpus import load_corpus
 from qa.query import QueryExpander, load_lay_terms
-from qa.synthesize import example_questions, page_subject, section_subject, synthesize
+from qa.synthesize import corpus_sentences, example_questions, page_subject, section_subject, synthesize
 from qa.types import Chunk
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,3 +99,15 @@ def test_a_large_corpus_makes_its_questions_from_a_sample_of_sentences() -> None
     made = synthesize(chunks, limit=10, seed=0)
     assert 0 < len(made) <= 10
     assert made == synthesize(chunks, limit=10, seed=0)
+
+
+def test_corpus_sentences_lists_each_sentence_once_in_order(chunks: list[Chunk]) -> None:
+    """Overlapping chunks repeat sentences; each is made questions from once, its text cut from its chunk."""
+    got = corpus_sentences(chunks)
+    places = [(s.doc_id, s.chunk.start + s.chunk.sentences[s.n][0]) for s in got]
+    assert len(places) == len(set(places))
+    every = {(c.doc_id, c.start + s) for c in chunks for s, _ in c.sentences}
+    assert set(places) == every
+    for s in got[:50]:
+        start, end = s.chunk.sentences[s.n]
+        assert s.text == s.chunk.text[start:end] and s.page == s.chunk.page and s.section == s.chunk.section
