@@ -40,10 +40,10 @@ def _stemmer() -> Any:
 def words(text: str) -> list[str]:
     """Lower-case word tokens, stop words removed (unless written as an acronym), not stemmed."""
     tokens = _TOKEN.findall(text)
-    letters = [ch for ch in text if ch.isalpha()]
-    shouting = sum(ch.isupper() for ch in letters) > len(letters) / 2  # "WHAT IS ALL" has no acronyms to trust
-    return [t.lower() for t in tokens
-            if t.lower() not in STOPWORDS or (not shouting and len(t) > 1 and t.isupper())]
+    letters = list(filter(str.isalpha, text))  # map/filter, not generators: every passage goes through here
+    shouting = sum(map(str.isupper, letters)) > len(letters) / 2  # "WHAT IS ALL" has no acronyms to trust
+    return [low for t in tokens
+            if (low := t.lower()) not in STOPWORDS or (not shouting and len(t) > 1 and t.isupper())]
 
 
 def tokenize(text: str) -> list[str]:
