@@ -185,7 +185,9 @@ def _build(r: dict[str, Any]) -> list[str]:
     epochs = learning.get("adapt_epochs")
     out += ["", "How build time grows: the index stage per 1,000 sentences embedded, the encoder stage per 1,000 "
             f"training questions ({fmt(epochs)} epochs over each); the last row divides the difference between two "
-            "builds, which leaves out each stage's fixed part (such as loading the model).", "",
+            "builds, which leaves out each stage's fixed part (such as loading the model), and is left blank for the "
+            "encoder when both trained on about as many questions. The encoder's time also grows with the passages "
+            "and sentences each question is contrasted with (all of them up to `QA_NEGATIVES`, then a sample).", "",
             "| corpus | index s per 1,000 sentences | encoder s per 1,000 training questions |", "| --- | --- | --- |"]
     out += [f"| {g['name']} | {fmt(g['index_s_per_1k_sentences'], 2)} | {fmt(g['encoder_s_per_1k_questions'], 2)} |"
             for g in growth(builds)]

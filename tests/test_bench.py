@@ -165,6 +165,9 @@ def test_build_growth_is_seconds_per_thousand_sentences_and_questions() -> None:
     # the difference: (10 - 12) s / (500 - 300) sentences = -10 per 1,000; (40 - 180) / (800 - 3000) = 63.64
     assert rows[2] == {"name": "seed → lymphoma (difference)", "index_s_per_1k_sentences": -10.0,
                        "encoder_s_per_1k_questions": 63.64}
+    # about as many training questions in both (the 100k build trained on 3,452, the seed on 3,494): no rate
+    rows = growth([_build("seed", 300, 12.0, 3494, 196.0), _build("100k", 467_000, 5800.0, 3452, 301.0)])
+    assert rows[2]["encoder_s_per_1k_questions"] is None and rows[2]["index_s_per_1k_sentences"] == 12.4
 
 
 def test_report_shows_each_build_and_its_stages() -> None:
