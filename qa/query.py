@@ -162,7 +162,7 @@ class QueryExpander:
                if (kept := [t for t in v if all(_contains(corpus_text, w.lower()) for w in t.split())])}
         del corpus_text
         # one text's words at a time, each word kept once: the words of 100,000 passages held as lists took
-        # 270 MB, most of a large build's peak
+        # 270 MB at once and pushed that build past 2 GB
         frequency: Counter[str] = Counter()
         pairs: set[tuple[str, str]] = set()
         one: dict[str, str] = {}

@@ -108,6 +108,9 @@ def test_corpus_sentences_lists_each_sentence_once_in_order(chunks: list[Chunk])
     assert len(places) == len(set(places))
     every = {(c.doc_id, c.start + s) for c in chunks for s, _ in c.sentences}
     assert set(places) == every
+    for doc in {d for d, _ in places}:  # in corpus order: each page's sentences as they come
+        starts = [start for d, start in places if d == doc]
+        assert starts == sorted(starts)
     for s in got[:50]:
         start, end = s.chunk.sentences[s.n]
         assert s.text == s.chunk.text[start:end] and s.page == s.chunk.page and s.section == s.chunk.section
