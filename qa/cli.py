@@ -136,7 +136,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.report_only:  # re-render report.md and plots from results.json: no measuring
         print(bench.summary_table(bench.rewrite_report(args.out or bench.BenchOptions().out_dir)))
         return 0
-    if args.large_build:  # alone (100,000 passages: over 1.5 h on 2 cores); the other sections stay as they were
+    if args.large_build:  # alone (100,000 passages: about 1 h 50 min on 2 cores); the other sections stay as they were
         out = args.out or bench.BenchOptions().out_dir
         print(bench.summary_table(bench.run_large_build(_config(args), args.large_build, out)))
         return 0
@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-server", action="store_true", help="skip the chat server start and load test")
     p.add_argument("--report-only", action="store_true", help="rewrite report.md and plots from results.json")
     p.add_argument("--large-build", type=int, metavar="PASSAGES",
-                   help="only a real qa build of a written corpus of this many passages (100000: over 1.5 h), "
+                   help="only a real qa build of a written corpus of this many passages (100000: about 1 h 50 min), "
                         "added to results.json")
     p.set_defaults(func=cmd_bench)
 

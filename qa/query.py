@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -161,13 +162,12 @@ class QueryExpander:
         lay = {k: kept for k, v in load_lay_terms().items()
                if (kept := [t for t in v if all(_contains(corpus_text, w.lower()) for w in t.split())])}
         del corpus_text
-        # one text's words at a time, each word kept once: the words of 100,000 passages held as lists took
-        # 270 MB at once and pushed that build past 2 GB
+        # one text's words at a time, each word kept once (interned): the words of 100,000 passages held as lists
+        # took 270 MB at once and pushed that build past 2 GB
         frequency: Counter[str] = Counter()
         pairs: set[tuple[str, str]] = set()
-        one: dict[str, str] = {}
         for text in texts:
-            ws = [one.setdefault(w, w) for w in words(text)]
+            ws = [sys.intern(w) for w in words(text)]
             frequency.update(ws)
             pairs.update(zip(ws, ws[1:], strict=False))
         vocabulary = set(frequency) | {w for phrase in list(aliases) + list(lay) for w in words(phrase)}
