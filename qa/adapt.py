@@ -131,6 +131,8 @@ def _manifest(folder: Path) -> dict:
     return manifest if isinstance(manifest, dict) else {}
 
 
+ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # the graph takes those its tokenizer gives
+
 # questions of different lengths the ONNX export is checked on (padding included): any text will do
 PROBES = ("what is it?", "can the treatment make my hair fall out",
           "how long do I stay in the hospital after the procedure and what are the risks afterwards, in plain words")
@@ -151,21 +153,22 @@ def export_onnx(model: SentenceTransformer, path: Path) -> dict[str, Any]:
     _pooling_is_mean(model)
     bert = cast(Any, model[0]).auto_model.eval()  # the Transformer module (checked just above)
 
+    features = model.tokenizer([PROBES[0]], return_tensors="pt")
+    # the inputs this model's tokenizer gives: BERT-style models take token_type_ids, MPNet and RoBERTa do not
+    names = [n for n in ONNX_INPUTS if n in features]
+
     class Graph(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.bert = bert
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                    token_type_ids: torch.Tensor) -> torch.Tensor:
-            tokens = self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                               token_type_ids=token_type_ids).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            feeds = dict(zip(names, inputs, strict=True))
+            tokens = self.bert(**feeds).last_hidden_state
+            mask = feeds["attention_mask"].unsqueeze(-1).to(tokens.dtype)
             pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, dim=-1)
 
-    features = model.tokenizer([PROBES[0]], return_tensors="pt")
-    names = ["input_ids", "attention_mask", "token_type_ids"]
     tmp = path.with_name(path.name + ".tmp")
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notes: the check below is what counts

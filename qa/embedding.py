@@ -195,6 +195,7 @@ class OnnxQueryEncoder:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._dim = int(self._session.get_outputs()[0].shape[-1])
+        self._inputs = {i.name for i in self._session.get_inputs()}  # no token_type_ids for MPNet-style models
 
     @property
     def dim(self) -> int:
@@ -210,6 +211,7 @@ class OnnxQueryEncoder:
             "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
             "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
         }
+        feeds = {name: value for name, value in feeds.items() if name in self._inputs}
         return np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
 
     def clear_cache(self) -> None:

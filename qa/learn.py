@@ -215,7 +215,7 @@ def fit(cfg: Config, index: Index, embedder: Embedder, workdir: Path | None,
                                                 "examples": len(data)}
             try:
                 encoder_manifest.update(export_onnx(model, encoder / ONNX))
-            except (OSError, RuntimeError, ImportError, ValueError) as e:  # torch then serves the questions
+            except (OSError, RuntimeError, ImportError, ValueError, KeyError, TypeError) as e:  # torch serves them
                 log.warning("no ONNX query encoder (%s); questions go through torch", e)
             del model, chunk_vectors, sentence_vectors  # served from its folder from here on
         (encoder / MANIFEST).write_text(json.dumps(encoder_manifest, indent=2) + "\n", encoding="utf-8")
