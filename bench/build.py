@@ -86,8 +86,10 @@ def growth(builds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if len(done) >= 2:
         small, large = min(done, key=lambda b: b["sentences"]), max(done, key=lambda b: b["sentences"])
         if large["sentences"] > small["sentences"]:
-            extra: list[Any] = [y - x for x, y in zip(counts(small), counts(large), strict=True)]
-            if abs(extra[3]) < 0.1 * max(counts(small)[3], counts(large)[3]):
-                extra[2] = extra[3] = None  # about as many training questions: the rate would divide by noise
-            rows.append(row(f"{small['name']} → {large['name']} (difference)", *extra))
+            index_s, sentences, encoder_s, questions = (y - x for x, y in zip(counts(small), counts(large),
+                                                                                strict=True))
+            if abs(questions) < 0.1 * max(counts(small)[3], counts(large)[3]):
+                encoder_s = questions = None  # about as many training questions: the rate would divide by noise
+            rows.append(row(f"{small['name']} → {large['name']} (difference)", index_s, sentences, encoder_s,
+                            questions))
     return rows

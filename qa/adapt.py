@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from qa.embedding import Embedder, OnnxQueryEncoder, SentenceTransformerEmbedder
+from qa.embedding import ONNX_INPUTS, Embedder, OnnxQueryEncoder, SentenceTransformerEmbedder
 from qa.errors import ConfigError
 from qa.index import sha256_file
 
@@ -131,8 +131,6 @@ def _manifest(folder: Path) -> dict:
     return manifest if isinstance(manifest, dict) else {}
 
 
-ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # the graph takes those its tokenizer gives
-
 # questions of different lengths the ONNX export is checked on (padding included): any text will do
 PROBES = ("what is it?", "can the treatment make my hair fall out",
           "how long do I stay in the hospital after the procedure and what are the risks afterwards, in plain words")
@@ -154,8 +152,7 @@ def export_onnx(model: SentenceTransformer, path: Path) -> dict[str, Any]:
     bert = cast(Any, model[0]).auto_model.eval()  # the Transformer module (checked just above)
 
     features = model.tokenizer([PROBES[0]], return_tensors="pt")
-    # the inputs this model's tokenizer gives: BERT-style models take token_type_ids, MPNet and RoBERTa do not
-    names = [n for n in ONNX_INPUTS if n in features]
+    names = [n for n in ONNX_INPUTS if n in features]  # the inputs this model's tokenizer gives
 
     class Graph(torch.nn.Module):
         def __init__(self) -> None:

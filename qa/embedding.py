@@ -170,6 +170,11 @@ def _cached(cache: OrderedDict[str, np.ndarray], size: int, text: str,
     return vector
 
 
+# what an exported query encoder may take, and the tokenizers.Encoding field each is read from; a graph takes only
+# those its model's tokenizer gives (BERT-style models take token_type_ids, MPNet and RoBERTa do not)
+ONNX_INPUTS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
+
+
 class OnnxQueryEncoder:
     """A query encoder exported to one ONNX graph (transformer, mean pooling, normalisation), run by ONNX Runtime.
 
@@ -195,7 +200,7 @@ class OnnxQueryEncoder:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._dim = int(self._session.get_outputs()[0].shape[-1])
-        self._inputs = {i.name for i in self._session.get_inputs()}  # no token_type_ids for MPNet-style models
+        self._inputs = {i.name for i in self._session.get_inputs()}
 
     @property
     def dim(self) -> int:
@@ -206,12 +211,8 @@ class OnnxQueryEncoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         encodings = self._tokenizer.encode_batch(texts)
-        feeds = {
-            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-        }
-        feeds = {name: value for name, value in feeds.items() if name in self._inputs}
+        feeds = {name: np.array([getattr(e, field) for e in encodings], dtype=np.int64)
+                 for name, field in ONNX_INPUTS.items() if name in self._inputs}
         return np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
 
     def clear_cache(self) -> None:
