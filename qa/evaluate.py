@@ -10,7 +10,7 @@ from typing import Any
 
 from qa.chunking import count_tokens
 from qa.errors import QAError
-from qa.questions import is_relevant
+from qa.questions import is_relevant, mid_chat
 from qa.stats import percentile
 from qa.types import Answer, GoldQuestion
 
@@ -21,6 +21,7 @@ KS = (1, 3, 5)
 # baselines (bundled model, nothing learned, no abstention); "never-decline" is the whole pipeline with every
 # abstention check off (its ranking alone); the default-* rows each take one stage out of the shipped default.
 TUTORIAL = "tutorial"
+MID_CHAT_CONFIGS = ("never-decline", "default")  # asked again mid-chat (qa.questions.mid_chat)
 _PLAIN = {"expand_query": False, "abstain_rules": False, "min_score": -1.0, "adapt": False, "rerank": False}
 CONFIGS: dict[str, dict[str, Any]] = {
     TUTORIAL: {},
@@ -161,7 +162,12 @@ def evaluate(assistant: Any, questions: list[GoldQuestion], configs: Iterable[st
                 return tqdm(items, desc=f"eval {name}", unit="q", leave=False)
         results = run_config(assistant, questions, name, progress=progress)
         all_results.extend(results)
-        groups: dict[str, dict[str, Any]] = {"overall": headline(results, shown)}
+        groups: dict[str, Any] = {"overall": headline(results, shown)}
+        chat = mid_chat(questions) if name in MID_CHAT_CONFIGS else []
+        if chat:
+            ids = {q.id for q in chat}
+            groups["mid_chat"] = {"alone": headline([r for r in results if r.question.id in ids], shown),
+                                  "mid-chat": headline(run_config(assistant, chat, name), shown)}
         for field_name in ("split", "kind", "page"):
             values = sorted({str(getattr(r.question, field_name)) for r in results})
             groups[f"by_{field_name}"] = {

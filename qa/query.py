@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from qa.config import Search
-from qa.conversation import TOPICS, contextualize
+from qa.conversation import TOPICS, contextualize, specific_terms
 from qa.lexical import DRUG_LIKE, STOPWORDS, words
 from qa.types import Chunk, SearchQuery
 
@@ -252,6 +252,7 @@ class Preparer:
         self.dense_plain = dense_plain
         # what a question can be about on its own: treatments, and the corpus's named drugs and procedures
         self.topics = TOPICS | frozenset(t for t in expander.aliases if len(t) > 3)
+        self.specific = specific_terms(expander.frequency, expander.known_words)
 
     @classmethod
     def from_settings(cls, expander: QueryExpander, search: Search) -> Preparer:
@@ -261,7 +262,8 @@ class Preparer:
     def prepare(self, question: str, history: list[str] | tuple[str, ...] | None = None) -> SearchQuery:
         """question is already cleaned (clean_question); history holds the chat's earlier questions, oldest first."""
         past = [clean_question(h, self.max_chars)[0] for h in (history or [])]
-        topic = contextualize(question, past, self.topics) if self.use_history else question
+        topic = (contextualize(question, past, self.topics, self.specific, self.expander.correct)
+                 if self.use_history else question)
         if not self.expand:
             return SearchQuery(question, topic, topic, topic, topic)
         core = self.expander.correct(topic)

@@ -12,6 +12,7 @@ import json
 import math
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from qa.corpus import clean_inline
@@ -89,6 +90,14 @@ def load_questions(path: Path | str) -> list[GoldQuestion]:
         except (ValueError, KeyError, TypeError) as e:
             raise QAError(f"{path}:{n}: not a valid question line ({e})") from None
     return out
+
+
+def mid_chat(questions: list[GoldQuestion]) -> list[GoldQuestion]:
+    """Each answerable question written to stand alone, asked after the one before it in the file: a patient who
+    moves on to a new subject in the same chat. A follow-up rule that glues a question to the last one when it
+    should not shows here, never in the file as written (only its follow-ups carry a history)."""
+    return [replace(q, history=(before.question,)) for before, q in zip(questions, questions[1:], strict=False)
+            if q.answerable and not q.history]
 
 
 def validate_questions(questions: list[GoldQuestion], documents: list[Document]) -> list[str]:

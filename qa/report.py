@@ -111,6 +111,11 @@ def write_report(metrics: dict[str, Any], results: list[Result], out: Path | str
         md += ["## What the build learned from this corpus", "", "```", learned, "```", ""]
     if notes:
         md += [notes, ""]
+    chat = {f"{n}, {w}": m["mid_chat"][w] for n, m in metrics.items() if "mid_chat" in m for w in ("alone", "mid-chat")}
+    if chat:
+        md += ["## Asked mid-chat", "", "The answerable questions written to stand alone, asked alone and again after "
+               "the question before them in the file (a patient moving on to a new subject in the same chat): "
+               "the follow-up rule must not glue them to it.", "", _table(chat, HEADLINE[:7], "config, asked"), ""]
     for group in ("split", "kind", "page"):
         md += [f"## {primary}: by {group}", "", _table(metrics[primary][f"by_{group}"], HEADLINE[:7], group), ""]
     md += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]

@@ -230,5 +230,8 @@ def test_eval_on_another_corpus_builds_a_temporary_index(tiny_cfg: Config, use_f
     assert "temporary index" in captured.err and not (tmp_path / "index").exists()
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == {"tutorial", "default"} and metrics["default"]["overall"]["n"] == 2
+    # b again, asked after a: the default's row; the tutorial baseline reads no history
+    assert metrics["default"]["mid_chat"]["mid-chat"]["n"] == 1 and "mid_chat" not in metrics["tutorial"]
     report = (out / "report.md").read_text()
     assert "What the build learned from this corpus" in report and "hit@3 >= 0.92" in report
+    assert "| default, mid-chat | 1 |" in report

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qa.evaluate import Result, abstention_metrics, ranking_metrics
-from qa.questions import is_near_copy, is_relevant, load_questions, question_words, validate_questions
+from qa.questions import is_near_copy, is_relevant, load_questions, mid_chat, question_words, validate_questions
 from qa.types import Answer, GoldQuestion, Passage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,3 +152,12 @@ def test_other_corpora_question_sets_are_valid(name: str) -> None:
         assert len(missing) < len(q.gold_spans) / 2, missing
     assert len(patient) >= 40 and sum(not q.answerable for q in patient) >= 12
     assert {q.split for q in patient} == {"dev", "test"}
+
+
+def test_mid_chat_asks_each_standalone_answerable_question_after_the_one_before() -> None:
+    qs = [GoldQuestion(id="a", question="what is induction?", gold_spans=("x",)),
+          GoldQuestion(id="b", question="how long is the weather nice?", gold_spans=(), answerable=False),
+          GoldQuestion(id="c", question="what is a port?", gold_spans=("y",)),
+          GoldQuestion(id="d", question="is it painful?", history=("what is a port?",), gold_spans=("z",))]
+    chat = mid_chat(qs)
+    assert [(q.id, q.history) for q in chat] == [("c", ("how long is the weather nice?",))]
