@@ -9,16 +9,16 @@ from qa.lexical import words
 
 _TOKEN = re.compile(r"[a-z0-9+]+")
 _PRONOUN = re.compile(r"\b(it|its|it's|that|this|these|those|they|them|their|he|she|his|her|one|ones|same)\b", re.I)
-# openings that carry the previous question's intent over ("and vincristine?", "what about immunotherapy?")
-_ELLIPSIS = re.compile(
-    r"^\s*(and|also|so|but|then|what about|how about|and what|and how|what else|anything else|ok|okay)\b", re.I)
-# openings of a short question that usually leans on the chat ("why?", "how long does it take?"), unless the
-# question names its own subject ("how long does chemotherapy last for ALL")
+# openings of a short question that lean on the chat: an ellipsis that carries the previous intent over ("and
+# vincristine?", "what about immunotherapy?") or a pronoun ("can it come back?")
 _LEAD = re.compile(
-    r"^\s*(is that|is it|are they|does that|does it|do they|will it|will that|can it|can they|how long does|"
-    r"how often|why)\b",
+    r"^\s*(and|also|so|but|then|what about|how about|and what|and how|what else|anything else|ok|okay|"
+    r"is that|is it|are they|does that|does it|do they|will it|will that|can it|can they)\b",
     re.I,
 )
+# openings that lean on the chat only when the question names no subject of its own ("why?", "how often?",
+# but not "how long does chemotherapy last for ALL")
+_ASKING = re.compile(r"^\s*(how long does|how often|why)\b", re.I)
 # words that carry no topic of their own in a follow-up ("what are its side effects?" names no drug)
 _GENERIC = frozenset(
     """side effects effect common serious long last lasts take takes taken often work works
@@ -50,9 +50,9 @@ def is_follow_up(question: str, topics: frozenset[str] = TOPICS, specific: froze
     low = " " + " ".join(_TOKEN.findall(question.lower())) + " "
     names_topic = any(f" {t} " in low for t in topics)
     named = [at for t in topics | specific if (at := low.find(f" {t} ")) >= 0]
-    if _ELLIPSIS.search(question) and len(topical) <= 3:
+    if _LEAD.search(question) and len(topical) <= 3:
         return True
-    if _LEAD.search(question) and len(topical) <= 3 and not named:
+    if _ASKING.search(question) and len(topical) <= 3 and not named:
         return True
     pronoun = _PRONOUN.search(low)
     if pronoun:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.conversation import contextualize, is_follow_up, specific_terms
+from qa.conversation import TOPICS, contextualize, is_follow_up, specific_terms
 
 
 @pytest.mark.parametrize(
@@ -112,3 +112,18 @@ def test_on_real_pages_a_named_subtype_keeps_a_question_to_itself() -> None:
     assert preparer.prepare(alone, earlier).topic == alone
     follow = preparer.prepare("which kinds of lymphoma is that used for?", ["what is intrathecal chemotherapy?"])
     assert follow.topic == "what is intrathecal chemotherapy? which kinds of lymphoma is that used for?"
+
+
+def test_a_pronoun_opening_leans_on_the_chat_whatever_the_question_names() -> None:
+    """"can it come back?" names a topic ("come back", the corpus's alias of "recurred") only after its pronoun."""
+    question = "can it come back after they treat it?"
+    assert is_follow_up(question, topics=TOPICS | {"come back"})
+    assert contextualize(question, ["what is MALT lymphoma?"], topics=TOPICS | {"come back"}).startswith("what is")
+
+
+@pytest.mark.parametrize(("question", "expected"), [("how long does chemotherapy last for ALL", False),
+                                                    ("why is chemo given in cycles?", False),
+                                                    ("how long does the first part last?", True),
+                                                    ("why?", True)])
+def test_why_and_how_long_lean_on_the_chat_only_when_nothing_is_named(question: str, expected: bool) -> None:
+    assert is_follow_up(question) is expected
