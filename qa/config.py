@@ -54,6 +54,8 @@ class Search:
     rerank_depth: int = 20  # candidates the reranker sees
     expand_query: bool = True  # aliases, lay terms and typo correction on the query
     use_history: bool = True  # follow-ups borrow the topic of earlier turns
+    alone_margin: float = 0.1  # a follow-up is searched alone too; alone wins when its best match is this
+    # much closer (a new subject the follow-up rule glued to the last question); negative: never
     dense_plain_query: bool = False  # embed the question without appended aliases (BM25 still gets them)
     max_question_chars: int = 2000  # longer messages are answered on their first part
 

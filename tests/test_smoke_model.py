@@ -56,3 +56,21 @@ def test_another_publishers_pages_decline_in_their_own_words(lymphoma: Assistant
     assert not answer.answerable and answer.reason == "The pages don't cover costs or insurance."
     assert "National Cancer Institute" in answer.html
     assert "American Cancer Society" not in answer.html and "1-800" not in answer.html
+
+
+def test_a_new_subject_mid_chat_is_searched_by_itself(real_assistant) -> None:
+    """"How long does ..." after another question reads like a follow-up to the rule; the pages match it better
+    alone, so it is answered alone (and glued to the earlier question with the check off)."""
+    earlier = ["How do targeted therapies differ from conventional cytotoxic chemotherapy?"]
+    question = "How long does the whole treatment for ALL usually take?"
+    assert real_assistant.prepare(question, earlier).topic != question  # the rule glues it
+    answer = real_assistant.ask(question, history=earlier)
+    assert answer.query.startswith(question)
+    glued = real_assistant.with_config(alone_margin=-1.0).ask(question, history=earlier)
+    assert glued.query.startswith(earlier[0]) and glued.confidence < answer.confidence
+
+
+def test_a_follow_up_keeps_the_chat_subject(real_assistant) -> None:
+    answer = real_assistant.ask("what are its side effects?", history=["What is blinatumomab (Blincyto)?"])
+    assert answer.query.startswith("What is blinatumomab")
+    assert "Blinatumomab (Blincyto)" in answer.passages[0].section  # its side effects, not some other drug's
