@@ -48,10 +48,10 @@ def is_follow_up(question: str, topics: frozenset[str] = TOPICS, specific: froze
     if not topical:
         return True
     low = " " + " ".join(_TOKEN.findall(question.lower())) + " "
-    names_topic = any(f" {t} " in low for t in topics)
     # where the question names something: topics may be phrases; specific terms are words (a set lookup per
     # word: a large corpus has tens of thousands of them)
     named = [at for t in topics if (at := low.find(f" {t} ")) >= 0]
+    names_topic = bool(named)
     named += [m.start() - 1 for m in re.finditer(r"\S+", low) if m.group() in specific]
     if _LEAD.search(question) and len(topical) <= 3:
         return True

@@ -91,7 +91,7 @@ def learning_key(cfg: Config, index: Index) -> dict[str, Any]:
         "synthesis": [SYNTHESIS_VERSION, KEYWORD_SHARE],
         "lines": [cfg.abstention.scope_false_rate, cfg.abstention.scope_false_rate_made,
                   cfg.abstention.topic_false_rate, cfg.abstention.mention_rate],
-        # how held-out questions are searched (not how many passages are shown, nor how a chat's history is read)
+        # how held-out questions are searched (not how many passages are shown, nor alone_margin: none has a history)
         "search": {k: v for k, v in asdict(cfg.search).items()
                    if k not in ("k", "shown", "mode", "rerank", "alone_margin")},
         "seed": SEED,
