@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Container
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -26,6 +27,7 @@ _ITALIC = re.compile(r"(?<![\w*])\*(?=\S)([^*]+?)(?<=\S)\*(?![\w*])")
 _FOOTNOTE = re.compile(r"[⁰¹²³⁴⁵⁶⁷⁸⁹]+")
 _NAV_ITEM = re.compile(r"^\s*[-*+]\s+\[[^\]]*\]\([^)]*\)[⁰¹²³⁴⁵⁶⁷⁸⁹]*\s*$")
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_KEY_POINT_CHARS = 200  # a summary list's lines are short
 _REVISED = re.compile(r"^Last Revised:\s*(.+)$", re.I)
 _LINKS_HEAD = {"hyperlinks"}
 _REFS_HEAD = {"references"}
@@ -127,6 +129,29 @@ def _blocks(text: str) -> list[list[str]]:
     return blocks
 
 
+def _key_points(blocks: list[list[str]], titles: Container[str] = ()) -> set[int]:
+    """Blocks of a summary list a page puts under a heading, before its text ("Key points" in NCI's pages): a run
+    of three or more one-line blocks, some of them heading-like, whose first sentence the page repeats verbatim
+    right after the run, where the text it summarises begins. Read as headings, its last line would title everything up to the next
+    heading; a list that merely repeats (the same factors for prognosis and for treatment) is kept."""
+    texts = [clean_inline(" ".join(b)) for b in blocks]
+    one_line = [len(b) == 1 and len(t) <= _KEY_POINT_CHARS for b, t in zip(blocks, texts, strict=True)]
+    first: dict[str, int] = {}
+    points: set[int] = set()
+    for i, t in enumerate(texts):
+        if t in titles:
+            first.clear()  # a new page
+            continue
+        j = first.get(t)
+        if j is not None and i - j >= 3 and all(one_line[j:i]) and not points.intersection(range(j, i)) \
+                and (j == 0 or is_heading(texts[j - 1]) or texts[j - 1] in titles) and texts[j].endswith(".") \
+                and any(is_heading(texts[k]) for k in range(j, i)):
+            points.update(range(j, i))
+        if one_line[i]:
+            first.setdefault(t, i)
+    return points
+
+
 def parse_text(text: str, source: str, meta: dict | None = None) -> list[Document]:
     """Split a plain-text or markdown file into pages and sections, cleaned for reading.
 
@@ -141,7 +166,11 @@ def parse_text(text: str, source: str, meta: dict | None = None) -> list[Documen
     pages: list[_Page] = []
     page: _Page | None = None if titles else _Page(title="")
 
-    for block in _blocks(text.replace("\r\n", "\n").replace("\r", "\n")):
+    blocks = _blocks(text.replace("\r\n", "\n").replace("\r", "\n"))
+    summary = _key_points(blocks, titles)
+    for n, block in enumerate(blocks):
+        if n in summary:
+            continue  # the page says each of these again where it explains it
         first = clean_inline(block[0])
         md = _MD_HEADING.match(block[0]) if markdown else None
         if titles and len(block) == 1 and first in titles:

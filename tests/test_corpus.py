@@ -228,6 +228,76 @@ def test_parse_text_single_page_without_manifest() -> None:
     assert doc.id == "notes.txt"
 
 
+# NCI's pages as plain text: a section opens with its key points (one short line each, some of them the names of
+# treatments), then the text restates the first point and explains each; the export lost the text's own headings.
+KEY_POINTS_PAGE = """Lymphoma treatment
+
+Treatment options
+
+There are different types of treatment for patients with lymphoma.
+
+Three types of standard treatment are used:
+
+Radiation therapy
+
+Chemotherapy
+
+Watchful waiting
+
+Patients may want to think about taking part in a clinical trial.
+
+There are different types of treatment for patients with lymphoma.
+
+Some treatments are standard and some are being tested.     Radiation therapy     Radiation therapy uses rays.
+
+Patients should have their treatment planned by a team of doctors.
+
+Prognosis
+
+The prognosis depends on the following:
+
+The stage of the cancer.
+
+Whether the cancer has come back.
+
+The patient's age.
+
+Treatment options depend on the following:
+
+The stage of the cancer.
+
+Whether the cancer has come back.
+
+Low-risk lymphoma
+
+Treatment of low-risk lymphoma may include the following:
+
+Surgery followed by observation.
+
+Observation alone.
+
+Intermediate-risk lymphoma
+
+Treatment of intermediate-risk lymphoma may include the following:
+
+Surgery followed by observation.
+"""
+
+
+def test_a_key_points_list_does_not_title_the_text_after_it() -> None:
+    (doc,) = parse_text(KEY_POINTS_PAGE, "lymphoma.txt")
+    headings = [s.heading for s in doc.sections]
+    assert headings == ["Treatment options", "Prognosis", "Low-risk lymphoma", "Intermediate-risk lymphoma"]
+    treatment = doc.sections[0]
+    assert doc.text[treatment.start:treatment.end].startswith("There are different types of treatment")
+    assert doc.text.count("There are different types of treatment") == 1  # the summary line, said once
+    assert "planned by a team" in doc.text[treatment.start:treatment.end]
+    # lists that merely repeat, or that follow a sentence rather than a heading, are text and stay
+    assert doc.text.count("The stage of the cancer.") == 2
+    assert doc.text.count("Surgery followed by observation.") == 2
+    assert "Observation alone." in doc.text
+
+
 def test_empty_corpus_folder_is_a_corpus_error(tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match=str(tmp_path)):
         load_corpus(tmp_path)
