@@ -29,7 +29,7 @@ from qa.types import Chunk, Collection, Document
 
 log = logging.getLogger(__name__)
 
-FORMAT = 3  # bump when what is stored (parsing, chunking, embedding text) changes
+FORMAT = 4  # bump when what is stored (parsing, chunking, embedding text) changes; 4: key-points lists
 FILES = ("chunks.jsonl", "documents.jsonl", "dense.faiss", "sentences.faiss")
 EXACT_LIMIT = 20_000  # up to this many vectors, exact search is fast enough; above it, HNSW
 

@@ -81,6 +81,7 @@ def learning_key(cfg: Config, index: Index) -> dict[str, Any]:
         "format": FORMAT,
         "qa_version": __version__,
         "index_corpus_sha256": index.manifest.get("corpus_sha256"),
+        "index_format": index.manifest.get("format"),  # the same files parsed or chunked another way: other passages
         "model": cfg.indexing.model_name,
         "chunk_tokens": cfg.indexing.chunk_tokens,
         "overlap_sentences": cfg.indexing.overlap_sentences,

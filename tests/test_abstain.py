@@ -125,6 +125,8 @@ def test_rules_decline_what_patient_pages_rarely_answer(rules_by_corpus: dict[st
     "which blood count levels are checked before each cycle?",  # asks what the pages say, not to read a result
     "what does a high white blood cell count at diagnosis mean for treatment?",
     "is it better to have the transplant at a big center?",  # not a ranking of hospitals
+    "what is vaccine therapy for leukemia?",  # a treatment, not an immunisation
+    "what dose it mean to be in remission",  # "does", mistyped
 ])
 def test_rules_leave_answerable_questions_alone(rules_by_corpus: dict[str, Rules], question: str) -> None:
     assert [r.name for r in rules_by_corpus["seed"].matches(question) if not r.mention] == []

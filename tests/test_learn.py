@@ -3,6 +3,7 @@ reused for another corpus or when damaged; the real seed build with its tuned en
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -349,3 +350,15 @@ def test_training_contrasts_a_bounded_sample_of_rows() -> None:
         assert [int(sentence_rows[i]) for i in after.sentences] == list(before.sentences)
     again = sample_rows(data, 1000, 3000, limit=100)
     assert np.array_equal(again[1], chunk_rows) and np.array_equal(again[2], sentence_rows)  # seeded
+
+
+def test_models_learned_on_passages_parsed_another_way_are_refitted(learned_tiny: Assistant, pages_cfg: Config) -> None:
+    """The same files read by an older parser (another index format) are other passages: the learned models
+    fitted on them are stale even though the corpus files did not change."""
+    folder = Path(pages_cfg.paths.index_dir) / learn.FOLDER
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["index_format"] == learned_tiny.index.manifest["format"]
+    index = learned_tiny.index
+    older = dataclasses.replace(index, manifest={**index.manifest, "format": index.manifest["format"] - 1})
+    reason = learn.stale_because(pages_cfg, older, folder)
+    assert reason is not None and "index_format" in reason
