@@ -129,7 +129,10 @@ _HAS_FIGURE = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|te
                          r"minutes?|cycles?|lifelong|long-term|short)\b", re.I)
 _ASKS_HARM = re.compile(r"\b(side[- ]?effects?|adverse|toxicit\w*|cause[sd]?|causing|damage[sd]?|harm\w*|risks?|"
                         r"safe|problems?)\b", re.I)
-_HARM_CUE = re.compile(r"\b(side[- ]?effects?|can cause|may cause|causes?|damage|risks?|problems?)\b", re.I)
+_NAME = re.compile(r"[a-z][a-z0-9-]{3,}")  # a word that may name a drug, in lower-cased text
+# what a passage says when it describes a drug's harms; not bare "risk" (risk groups) or "causes" (of a disease)
+_HARM_CUE = re.compile(r"\b(side[- ]?effects?|adverse|toxicit\w*|(can|may|might|could|often|also|sometimes|to) cause|"
+                       r"damage\w*|harm\w*)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -137,24 +140,25 @@ class NamedOnly:
     """Drugs the pages only name in a list ("...vincristine, dexamethasone or prednisone...") without saying
     what they do to you. Asked for their side effects, the best passage is a list that merely contains the
     name, so the question is declined instead. Built from the corpus: a drug counts as described when a
-    heading names it or a section that names it talks about side effects, damage or risks."""
+    heading names it or a passage that names it (with the next one in its section) talks about side effects,
+    toxicity, damage or harm."""
 
     undescribed: frozenset[str]
 
     @classmethod
     def from_chunks(cls, chunks: list[Chunk], known_words: frozenset[str], aliases: dict[str, set[str]]) -> NamedOnly:
-        sections: dict[tuple[str, str], list[str]] = {}
-        for c in chunks:
-            sections.setdefault((c.doc_id, c.context), []).append(c.text.lower())
-        headings = " ".join(context.lower() for _, context in sections)
-        texts = [" ".join(parts) for parts in sections.values()]  # one text per section
-        undescribed = {word for text in texts for word in re.findall(r"[a-z][a-z0-9-]{3,}", text)
+        headings = " ".join(sorted({c.context.lower() for c in chunks}))
+        # a passage and the one after it in the same section: where a drug named in passing is described, if at
+        # all (a whole section can run to pages, and somewhere in it another drug's side effects)
+        texts = [c.text.lower() + (" " + n.text.lower() if n and (n.doc_id, n.context) == (c.doc_id, c.context)
+                                   else "") for c, n in zip(chunks, [*chunks[1:], None], strict=True)]
+        named = [set(_NAME.findall(text)) for text in texts]
+        undescribed = {word for found in named for word in found
                        if word not in known_words and (word in aliases or DRUG_LIKE.search(word))}
-        whole = {w: re.compile(rf"\b{re.escape(w)}\b") for w in undescribed}
-        described = {w for w, pattern in whole.items() if pattern.search(headings)}
-        for text in texts:  # the plain substring test first: millions of searches at 100,000 passages
+        described = {w for w in undescribed if re.search(rf"\b{re.escape(w)}\b", headings)}
+        for text, found in zip(texts, named, strict=True):
             if _HARM_CUE.search(text):
-                described |= {w for w, pattern in whole.items() if w in text and pattern.search(text)}
+                described |= found & undescribed
         for word in list(described):  # a brand and its generic share one description
             described |= {a for a in aliases.get(word, ()) if a in undescribed}
         return cls(frozenset(undescribed - described))

@@ -132,8 +132,9 @@ def _blocks(text: str) -> list[list[str]]:
 def _key_points(blocks: list[list[str]], titles: Container[str] = ()) -> set[int]:
     """Blocks of a summary list a page puts under a heading, before its text ("Key points" in NCI's pages): a run
     of three or more one-line blocks, some of them heading-like, whose first sentence the page repeats verbatim
-    right after the run, where the text it summarises begins. Read as headings, its last line would title everything up to the next
-    heading; a list that merely repeats (the same factors for prognosis and for treatment) is kept."""
+    right after the run, where the text it summarises begins. Read as headings, its last line would title
+    everything up to the next heading; a list that merely repeats (the same factors for prognosis and for
+    treatment) or that follows a sentence is kept."""
     texts = [clean_inline(" ".join(b)) for b in blocks]
     one_line = [len(b) == 1 and len(t) <= _KEY_POINT_CHARS for b, t in zip(blocks, texts, strict=True)]
     first: dict[str, int] = {}

@@ -191,6 +191,7 @@ class QueryExpander:
         neighbouring words ("cytokine relase" -> release), then by corpus frequency, then alphabetically, so the
         answer never depends on set order (which changes with every process's hash seed)."""
         from rapidfuzz import fuzz, process
+        from rapidfuzz.distance import OSA
 
         found = process.extract(low, self.vocabulary, scorer=fuzz.ratio, score_cutoff=80, limit=None)
         if not found:
@@ -204,13 +205,16 @@ class QueryExpander:
                        for before, after in neighbours)
 
         tied = [c for c, score, _ in found if score == top]
-        return min(tied, key=lambda c: (-fits(c), -self.frequency.get(c, 0), c))
+        best = min(tied, key=lambda c: (-fits(c), -self.frequency.get(c, 0), c))
+        if DRUG_LIKE.search(low) and OSA.distance(low, best) > 2:
+            return None  # drug names share endings: "brentuximab" is 80% like "rituximab" but another drug
+        return best
 
     def unknown_names(self, text: str) -> list[str]:
         """Words that are not in the corpus, not ordinary English and not a typo of a corpus word:
-        usually a drug or disease the pages never mention ("Kymriah")."""
-        from rapidfuzz import fuzz, process
-
+        usually a drug or disease the pages never mention ("Kymriah"). Accents are dropped first, so a name
+        spelled with one ("Waldenström") is read whole."""
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
         out = []
         for m in re.finditer(r"(?<![\w'-])[A-Za-z][A-Za-z-]{3,}(?![\w'])", text):
             word, low = m.group(0), m.group(0).lower()
@@ -223,8 +227,8 @@ class QueryExpander:
                 continue
             if any(_contains(" " + low + " ", k) for k in self.lay_terms):
                 continue
-            if process.extractOne(low, self.vocabulary, scorer=fuzz.ratio, score_cutoff=80):
-                continue
+            if self._closest(low, []):
+                continue  # a typo of a corpus word
             out.append(word)
         return out
 

@@ -12,7 +12,7 @@ import pytest
 
 from qa.abstain import OUT_OF_SCOPE, Abstainer, Case, NamedOnly, Rules, ScopeModel, fit_scope_model
 from qa.chunking import chunk_corpus
-from qa.corpus import load_corpus
+from qa.corpus import load_corpus, parse_text
 from qa.questions import load_questions
 from qa.retrieval import MATCH_FEATURES, Retrieval
 from qa.types import Chunk, Hit
@@ -154,6 +154,19 @@ def test_named_only_drugs_come_from_the_corpus(named_only: NamedOnly) -> None:
     assert not {"imatinib", "gleevec", "blinatumomab", "blincyto", "inotuzumab", "besponsa", "revumenib",
                 "revuforj", "vincristine"} & named_only.undescribed
     assert all(re.fullmatch(r"[a-z][a-z0-9-]+", w) for w in named_only.undescribed)
+
+
+def test_a_drug_is_described_only_where_its_own_passage_speaks_of_harms() -> None:
+    """A long section that names a drug in passing and, pages later, gives another treatment's side effects does
+    not describe the first drug; a passage that names it and says what it can cause does."""
+    filler = " ".join(f"Step {i} of the plan is explained to the family in detail." for i in range(60))
+    text = ("# Treatment\n\n## Treatment options\n\nBlinatumomab is being studied in clinical trials. " + filler +
+            " Radiation therapy can cause tiredness and skin changes. Dexrazoxane can cause low blood counts.\n")
+    chunks = chunk_corpus(parse_text(text, "page.md"), 160, 1)
+    assert len({c.context for c in chunks}) == 1 and len(chunks) > 3
+    named = NamedOnly.from_chunks(chunks, frozenset(), {})
+    assert "blinatumomab" in named.undescribed
+    assert "dexrazoxane" not in named.undescribed
 
 
 @pytest.mark.parametrize(("question", "expected"), [

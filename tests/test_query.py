@@ -100,6 +100,19 @@ def test_an_equally_close_typo_goes_to_the_word_that_fits_its_neighbours() -> No
     assert exp.correct("early relase") == "early relapse"
 
 
+def test_a_drug_two_edits_away_is_a_typo_and_one_sharing_only_the_ending_is_another_drug() -> None:
+    exp = _expander("Rituximab is a monoclonal antibody. Rituximab is given by infusion.")
+    assert exp.correct("side effects of ritximab") == "side effects of rituximab"
+    assert exp.correct("side effects of brentuximab") == "side effects of brentuximab"  # 80% like rituximab
+    assert exp.unknown_names("what are the side effects of brentuximab vedotin?") == ["brentuximab"]
+    assert exp.unknown_names("what are the side effects of ritximab?") == []
+
+
+def test_a_name_with_an_accent_is_read_whole() -> None:
+    exp = _expander("Multiple myeloma is a cancer of plasma cells.")
+    assert exp.unknown_names("is Waldenström macroglobulinemia treated the same way?") == ["Waldenstrom"]
+
+
 def test_an_equally_close_typo_without_context_goes_to_the_commoner_word() -> None:
     exp = _expander("Cytokine release syndrome.", "A relapse. Another relapse. Relapse again.")
     assert exp.correct("what about relase") == "what about relapse"
