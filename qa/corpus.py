@@ -27,6 +27,7 @@ _ITALIC = re.compile(r"(?<![\w*])\*(?=\S)([^*]+?)(?<=\S)\*(?![\w*])")
 _FOOTNOTE = re.compile(r"[⁰¹²³⁴⁵⁶⁷⁸⁹]+")
 _NAV_ITEM = re.compile(r"^\s*[-*+]\s+\[[^\]]*\]\([^)]*\)[⁰¹²³⁴⁵⁶⁷⁸⁹]*\s*$")
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_SENTENCE_END = re.compile(r"[a-z]{2}[.!?] +[A-Z]")  # a full stop inside a line, then the next sentence
 _KEY_POINT_CHARS = 200  # a summary list's lines are short
 _REVISED = re.compile(r"^Last Revised:\s*(.+)$", re.I)
 _LINKS_HEAD = {"hyperlinks"}
@@ -49,8 +50,8 @@ def is_heading(line: str) -> bool:
     s = line.strip()
     if not s or s[0] in "-*+([<>|#" or s[-1] in ".,;:!":
         return False
-    if len(s) > 90 or len(s.split()) > 12:
-        return False
+    if len(s) > 90 or len(s.split()) > 12 or _SENTENCE_END.search(s):
+        return False  # too long, or a sentence ran into the next line ("Antibiotics may be given. Drug therapy")
     return s[0].isupper() or s[0].isdigit()
 
 

@@ -29,7 +29,8 @@ from qa.types import Chunk, Collection, Document
 
 log = logging.getLogger(__name__)
 
-FORMAT = 4  # bump when what is stored (parsing, chunking, embedding text) changes; 4: key-points lists
+FORMAT = 5  # bump when what is stored (parsing, chunking, embedding text) changes; 4: key-points lists;
+# 5: a line holding a full stop is no heading
 FILES = ("chunks.jsonl", "documents.jsonl", "dense.faiss", "sentences.faiss")
 EXACT_LIMIT = 20_000  # up to this many vectors, exact search is fast enough; above it, HNSW
 

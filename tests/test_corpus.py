@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from qa.chunking import chunk_corpus
-from qa.corpus import clean_inline, corpus_fingerprint, load_corpus, parse_text
+from qa.corpus import clean_inline, corpus_fingerprint, is_heading, load_corpus, parse_text
 from qa.errors import CorpusError
 from qa.types import Chunk, Document
 
@@ -282,6 +282,17 @@ Treatment of intermediate-risk lymphoma may include the following:
 
 Surgery followed by observation.
 """
+
+
+@pytest.mark.parametrize(("line", "heading"), [
+    ("Treatment options", True),
+    ("Stage IIIE+S", True),
+    ("Treatment at St. Jude Hospital", True),  # an abbreviation, not the end of a sentence
+    ("Antibiotic therapy   Antibiotics may be given to fight infection.          Drug therapy", False),
+    ("Antibiotics may be given to fight infection.", False),
+])
+def test_a_heading_is_a_short_line_that_holds_no_sentence(line: str, heading: bool) -> None:
+    assert is_heading(clean_inline(line)) is heading
 
 
 def test_a_key_points_list_does_not_title_the_text_after_it() -> None:
