@@ -52,7 +52,6 @@ class Search:
     lexical_weight: float = 1.0  # weight of the BM25 run in fusion
     rerank: bool = True  # the second-stage scorer, when qa.learn fitted one
     rerank_depth: int = 20  # candidates the reranker sees
-    section_by_sentence: bool = True  # the two best passages from one section: the closer best sentence first
     expand_query: bool = True  # aliases, lay terms and typo correction on the query
     use_history: bool = True  # follow-ups borrow the topic of earlier turns
     alone_margin: float = 0.1  # a follow-up is searched alone too; alone wins when its best match is this

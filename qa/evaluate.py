@@ -22,8 +22,7 @@ KS = (1, 3, 5)
 # abstention check off (its ranking alone); the default-* rows each take one stage out of the shipped default.
 TUTORIAL = "tutorial"
 MID_CHAT_CONFIGS = ("never-decline", "default")  # asked again mid-chat (qa.questions.mid_chat)
-_PLAIN = {"expand_query": False, "abstain_rules": False, "min_score": -1.0, "adapt": False, "rerank": False,
-          "section_by_sentence": False}
+_PLAIN = {"expand_query": False, "abstain_rules": False, "min_score": -1.0, "adapt": False, "rerank": False}
 CONFIGS: dict[str, dict[str, Any]] = {
     TUTORIAL: {},
     "bm25": {**_PLAIN, "mode": "lexical"},

@@ -170,19 +170,6 @@ class Retriever:
             hits.append(replace(hit, sentence=i))
         return hits, np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURES)), qv
 
-    def _closer_sentence_first(self, qv: np.ndarray, hits: list[Hit]) -> list[Hit]:
-        """When the two best passages come from one section (neighbours, as the chunker cut it), the one holding the
-        sentence closest to the question goes first: between them the fused score mostly says where a chunk
-        boundary fell."""
-        if len(hits) < 2:
-            return hits
-        a, b = hits[0], hits[1]
-        if (a.chunk.doc_id, a.chunk.context) != (b.chunk.doc_id, b.chunk.context):
-            return hits
-        if self.best_sentence(qv, b)[1] > self.best_sentence(qv, a)[1]:
-            return [b, a, *hits[2:]]
-        return hits
-
     def match_features(self, query: SearchQuery, qv: np.ndarray, hits: list[Hit]) -> tuple[float, ...]:
         """MATCH_FEATURES of the best hit: cosines, how many (and how rare) of the question's words it holds."""
         if not hits:
@@ -237,8 +224,6 @@ class Retriever:
                 scores = self.reranker.score(rows)
                 order = sorted(range(len(fused)), key=lambda n: (-scores[n], n))
                 fused = [replace(fused[n], score=float(scores[n])) for n in order]
-            if self.cfg.search.section_by_sentence:
-                fused = self._closer_sentence_first(qv, fused)
         out: list[Hit] = []
         confidence = 0.0
         for hit in fused:

@@ -153,26 +153,3 @@ def test_match_features_count_only_the_words_the_corpus_has(retriever: Retriever
     asks = dict(zip(MATCH_FEATURES, retriever.retrieve("how many days until refunds reach my card").match,
                     strict=True))
     assert asks["number_gap"] == 0.0  # the refund passage gives a number of days
-
-
-def test_of_two_neighbouring_passages_the_one_with_the_closer_sentence_goes_first(tmp_path, fake_embedder) -> None:
-    """Two best passages from one section are ordered by their best sentence; from two sections, left alone."""
-    from qa.config import Config
-
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    long = " ".join(f"Item {i} of the returns policy covers parcel number {i} and its label {i}." for i in range(60))
-    (corpus / "shop.md").write_text(f"# Shop\n\n## Returns\n\n{long}\n\n## Delivery\n\nParcels arrive in two days.\n",
-                                    encoding="utf-8")
-    cfg = Config.of(corpus_dir=corpus, index_dir=tmp_path / "index", model_name="fake", adapt=False)
-    r = Retriever(build_index(cfg, fake_embedder), fake_embedder, cfg)
-    returns = [Hit(c, 0.0, "hybrid") for c in r.index.chunks if c.section == "Returns"]
-    delivery = next(Hit(c, 0.0, "hybrid") for c in r.index.chunks if c.section == "Delivery")
-    assert len(returns) >= 2
-    first, second = returns[0], returns[1]
-    row = r.row(second)
-    qv = r.index.sentences.reconstruct(int(r.index.sentence_first[row]) + len(second.chunk.sentences) - 1)
-    qv = qv.reshape(1, -1)  # a question that is exactly the second passage's last sentence
-    assert r._closer_sentence_first(qv, [first, second, delivery]) == [second, first, delivery]
-    assert r._closer_sentence_first(qv, [second, first, delivery]) == [second, first, delivery]
-    assert r._closer_sentence_first(qv, [delivery, second, first]) == [delivery, second, first]
