@@ -387,8 +387,12 @@ def stale_because(cfg: Config, index: Index, folder: Path) -> str | None:
     if not manifest:
         return f"no learned models in {folder}"
     for key, value in learning_key(cfg, index).items():
-        if manifest.get(key) != value:
-            return f"{folder} was fitted with {key} {str(manifest.get(key))[:16]!r}, not {str(value)[:16]!r}"
+        old = manifest.get(key)
+        if old != value:
+            if isinstance(old, dict) and isinstance(value, dict):  # name the setting inside the group
+                name = sorted(k for k in old.keys() | value.keys() if old.get(k) != value.get(k))[0]
+                key, old, value = f"{key}.{name}", old.get(name), value.get(name)
+            return f"{folder} was fitted with {key} {str(old)[:16]!r}, not {str(value)[:16]!r}"
     for name, checksum in manifest.get("files", {}).items():
         path = folder / name
         try:

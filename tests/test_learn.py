@@ -362,3 +362,9 @@ def test_models_learned_on_passages_parsed_another_way_are_refitted(learned_tiny
     older = dataclasses.replace(index, manifest={**index.manifest, "format": index.manifest["format"] - 1})
     reason = learn.stale_because(pages_cfg, older, folder)
     assert reason is not None and "index_format" in reason
+
+
+def test_a_stale_reason_names_the_setting_that_changed(learned_tiny: Assistant, pages_cfg: Config) -> None:
+    folder = Path(pages_cfg.paths.index_dir) / learn.FOLDER
+    reason = learn.stale_because(pages_cfg.replace(rrf_k=30), learned_tiny.index, folder)
+    assert reason is not None and "search.rrf_k '60', not '30'" in reason
