@@ -167,7 +167,7 @@ class NamedOnly:
         """The named-only drugs a question asks the harms of (empty when it doesn't)."""
         if not _ASKS_HARM.search(question):
             return []
-        words = re.findall(r"[a-z][a-z0-9-]{3,}", question.lower())
+        words = _NAME.findall(question.lower())
         return [w for w in dict.fromkeys(words) if w in self.undescribed]
 
 

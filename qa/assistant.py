@@ -111,11 +111,12 @@ class Assistant:
         query = self.prepare(question, history)
         timings["prepare"] = (time.perf_counter() - t0) * 1000
         t1 = time.perf_counter()
-        retrieval = self.retriever.retrieve(query, k=k or self.cfg.search.k, mode=mode, exclude=exclude)
+        k = k or self.cfg.search.k
+        retrieval = self.retriever.retrieve(query, k=k, mode=mode, exclude=exclude)
         if query.topic != question and self.cfg.search.alone_margin >= 0:
             # glued to an earlier question: a new subject the follow-up rule misread matches better alone
             alone = self.prepare(question)
-            by_itself = self.retriever.retrieve(alone, k=k or self.cfg.search.k, mode=mode, exclude=exclude)
+            by_itself = self.retriever.retrieve(alone, k=k, mode=mode, exclude=exclude)
             if by_itself.confidence > retrieval.confidence + self.cfg.search.alone_margin:
                 query, retrieval = alone, by_itself
         timings["retrieve"] = (time.perf_counter() - t1) * 1000
