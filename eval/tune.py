@@ -1,48 +1,72 @@
-"""Ablations on the dev split: each variant is the shipped Config with a few fields changed.
+"""Ablations on a dev split: each variant is the shipped Config with a few fields changed.
 
     .venv/bin/python eval/tune.py [--split dev] [--model NAME_OR_PATH] '{"chunk_tokens": 120}' '{"rerank": false}' ...
+    .venv/bin/python eval/tune.py --corpus eval/corpora/lymphoma/corpus \\
+        --questions eval/corpora/lymphoma/patient_questions.jsonl \\
+        --from-index .eval-index/lymphoma '{"adapt_epochs": 5}'
 
-Prints one markdown table row per variant (hit@1, hit@3, MRR@10, abstention). Variants that change chunking or
-the model get their own temporary index. This is how the defaults in qa/config.py were chosen: on `dev` only.
+Prints one markdown table row per variant: the pipeline's ranking with every decline check off ("never-decline":
+hit@1, hit@3, MRR@10) and the shipped default's declines (out of scope declined, answerable declined). Each
+variant gets its own temporary index; `--from-index` starts it from an index already built for the same corpus,
+so a variant that changes only learning or search reuses the passages' vectors and refits just what it changes
+(qa.learn's manifest says what is stale). This is how the defaults in qa/config.py were chosen: on dev splits only.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
 from qa import Assistant, Config
 from qa.embedding import SentenceTransformerEmbedder
-from qa.evaluate import CONFIGS, headline, run_config
+from qa.evaluate import headline, run_config
 from qa.questions import load_questions
 
 ROOT = Path(__file__).resolve().parents[1]
-KEYS = ("hit@1", "hit@3", "mrr@10", "abstain_recall", "false_abstain_rate", "mean_passage_words")
+RANKING = ("hit@1", "hit@3", "mrr@10")
+DECLINES = ("abstain_recall", "false_abstain_rate")
+
+
+def _start_from(source: Path | None) -> Path:
+    """A fresh index folder, holding a copy of `source` when given (never written back)."""
+    target = Path(tempfile.mkdtemp(prefix="qa-tune-")) / "index"
+    if source is not None:
+        shutil.copytree(source, target)
+    return target
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("variants", nargs="*", default=["{}"], help="JSON objects of Config fields to change")
+    parser.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: the configured one)")
     parser.add_argument("--questions", type=Path, default=ROOT / "eval" / "questions.jsonl")
-    parser.add_argument("--split", default="dev")
+    parser.add_argument("--split", default="dev", help="questions of this split only ('' = every question)")
+    parser.add_argument("--from-index", type=Path, default=None, help="an index of the same corpus to start from")
     parser.add_argument("--model", default=None, help="embedding model (default: the shipped one)")
     args = parser.parse_args()
 
     base = Config.from_env().replace(model_name=args.model)
+    if args.corpus is not None:
+        base = base.replace(corpus_dir=args.corpus)
     embedder = SentenceTransformerEmbedder(base.indexing.model_name)
-    questions = [q for q in load_questions(args.questions) if q.split == args.split]
-    print("| variant | " + " | ".join(KEYS) + " |")
-    print("|---|" + "---|" * len(KEYS))
+    questions = [q for q in load_questions(args.questions) if not args.split or q.split == args.split]
+    keys = [f"never-decline {k}" for k in RANKING] + list(DECLINES)
+    print(f"{len(questions)} questions ({sum(q.answerable for q in questions)} answerable) from {args.questions}")
+    print("| variant | " + " | ".join(keys) + " |")
+    print("|---|" + "---|" * len(keys))
     for spec in args.variants:
         changes = json.loads(spec)
-        cfg = base.replace(index_dir=Path(tempfile.mkdtemp(prefix="qa-tune-")) / "index", **changes)
+        cfg = base.replace(index_dir=_start_from(args.from_index), **changes)
         assistant = Assistant.load(cfg, embedder)
-        CONFIGS["variant"] = {}
-        m = headline(run_config(assistant, questions, "variant"))
+        ranked = headline(run_config(assistant, questions, "never-decline"))
+        declined = headline(run_config(assistant, questions, "default"))
+        values = [ranked.get(k, 0.0) for k in RANKING] + [declined.get(k, float("nan")) for k in DECLINES]
         label = spec if spec != "{}" else "shipped default"
-        print(f"| `{label}` | " + " | ".join(f"{m.get(k, 0):.3f}" for k in KEYS) + " |", flush=True)
+        print(f"| `{label}` | " + " | ".join(f"{v:.3f}" for v in values) + " |", flush=True)
+        shutil.rmtree(cfg.paths.index_dir.parent, ignore_errors=True)
 
 
 if __name__ == "__main__":
