@@ -22,8 +22,12 @@ def test_tune_starts_from_a_built_index_and_leaves_it_alone(real_assistant, real
     picked = [q for q in dev if q["answerable"]][:4] + [q for q in dev if not q["answerable"]][:2]
     questions = tmp_path / "questions.jsonl"
     questions.write_text("".join(json.dumps(q) + "\n" for q in picked))
-    index = real_cfg.paths.index_dir
-    before = sorted(p.name for p in index.rglob("*"))
+    index = real_cfg.paths.index_dir  # built by the real_assistant fixture
+
+    def files() -> list[tuple[str, int, int]]:
+        return sorted((str(p.relative_to(index)), p.stat().st_size, p.stat().st_mtime_ns) for p in index.rglob("*"))
+
+    before = files()
     monkeypatch.setattr(sys, "argv", ["tune.py", "--corpus", str(real_cfg.paths.corpus_dir), "--questions",
                                       str(questions), "--from-index", str(index), '{"shown": 2}'])
     runpy.run_path(str(ROOT / "eval" / "tune.py"), run_name="__main__")
@@ -33,4 +37,4 @@ def test_tune_starts_from_a_built_index_and_leaves_it_alone(real_assistant, real
     values = [float(v) for v in row.strip("|").split("|")[1:]]
     assert len(values) == 5 and all(0.0 <= v <= 1.0 for v in values)
     assert values[1] >= values[0]  # hit@3 >= hit@1
-    assert sorted(p.name for p in index.rglob("*")) == before  # the source index was copied, never written
+    assert files() == before  # the source index was copied, never written to
