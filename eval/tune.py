@@ -30,14 +30,6 @@ RANKING = ("hit@1", "hit@3", "mrr@10")
 DECLINES = ("abstain_recall", "false_abstain_rate")
 
 
-def _start_from(source: Path | None) -> Path:
-    """A fresh index folder, holding a copy of `source` when given (never written back)."""
-    target = Path(tempfile.mkdtemp(prefix="qa-tune-")) / "index"
-    if source is not None:
-        shutil.copytree(source, target)
-    return target
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("variants", nargs="*", default=["{}"], help="JSON objects of Config fields to change")
@@ -59,14 +51,16 @@ def main() -> None:
     print("|---|" + "---|" * len(keys))
     for spec in args.variants:
         changes = json.loads(spec)
-        cfg = base.replace(index_dir=_start_from(args.from_index), **changes)
-        assistant = Assistant.load(cfg, embedder)
-        ranked = headline(run_config(assistant, questions, "never-decline"))
-        declined = headline(run_config(assistant, questions, "default"))
+        with tempfile.TemporaryDirectory(prefix="qa-tune-") as scratch:  # a copy: the source index is never written
+            index_dir = Path(scratch) / "index"
+            if args.from_index is not None:
+                shutil.copytree(args.from_index, index_dir)
+            assistant = Assistant.load(base.replace(index_dir=index_dir, **changes), embedder)
+            ranked = headline(run_config(assistant, questions, "never-decline"))
+            declined = headline(run_config(assistant, questions, "default"))
         values = [ranked.get(k, 0.0) for k in RANKING] + [declined.get(k, float("nan")) for k in DECLINES]
         label = spec if spec != "{}" else "shipped default"
         print(f"| `{label}` | " + " | ".join(f"{v:.3f}" for v in values) + " |", flush=True)
-        shutil.rmtree(cfg.paths.index_dir.parent, ignore_errors=True)
 
 
 if __name__ == "__main__":
