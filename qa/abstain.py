@@ -6,7 +6,8 @@ answer passes these checks first, in this order (`Abstainer.CHECKS`):
 1. rule (qa/data/rules.json): kinds of question patient-information pages rarely answer (doses, costs, missed
    doses, survival statistics, off-topic chat...), each switched off for a corpus whose pages cover its topic;
 2. named only: a drug the pages merely list, asked about its side effects;
-3. missing figure: "how many weeks?" when the best passage gives no number, duration or frequency;
+3. missing figure: "how many weeks?" when the best passage gives no number, duration or frequency near its
+   best-matching sentence;
 4. unknown name: a drug or disease the corpus never mentions, with nothing else matching strongly;
 5. weak match: the best passage's cosine is below Config.min_score;
 6. scope model: a small logistic regression over how closely the best passage matches (SCOPE_FEATURES), fitted at
@@ -28,7 +29,7 @@ import numpy as np
 
 from qa.lexical import DRUG_LIKE
 from qa.retrieval import MATCH_FEATURES, Retrieval
-from qa.types import Chunk
+from qa.types import Chunk, Hit
 
 _Patterns = tuple[re.Pattern[str], ...]
 
@@ -133,6 +134,16 @@ _NAME = re.compile(r"[a-z][a-z0-9-]{3,}")  # a word that may name a drug, in low
 # what a passage says when it describes a drug's harms; not bare "risk" (risk groups) or "causes" (of a disease)
 _HARM_CUE = re.compile(r"\b(side[- ]?effects?|adverse|toxicit\w*|(can|may|might|could|often|also|sometimes|to) cause|"
                        r"damage\w*|harm\w*)\b", re.I)
+
+
+def figure_window(hit: Hit, sentences: int) -> str:
+    """The text around the hit's best sentence, `sentences` either side; the whole passage when it has no best
+    sentence (BM25 alone) or `sentences` is negative."""
+    spans = hit.chunk.sentences
+    if sentences < 0 or hit.sentence < 0 or hit.sentence >= len(spans):
+        return hit.chunk.text
+    first, last = max(hit.sentence - sentences, 0), min(hit.sentence + sentences, len(spans) - 1)
+    return hit.chunk.text[spans[first][0]:spans[last][1]]
 
 
 @dataclass(frozen=True)
@@ -316,7 +327,8 @@ class Abstainer:
 
     def __init__(self, rules: Rules, named_only: NamedOnly, unknown_names: Callable[[str], list[str]],
                  scope_model: ScopeModel | None, min_score: float, unknown_name_score: float,
-                 use_rules: bool = True, use_scope_model: bool = True, topic_model: TopicModel | None = None) -> None:
+                 use_rules: bool = True, use_scope_model: bool = True, topic_model: TopicModel | None = None,
+                 figure_sentences: int = 1) -> None:
         self.rules = rules
         self.named_only = named_only
         self.unknown_names = unknown_names
@@ -326,6 +338,7 @@ class Abstainer:
         self.unknown_name_score = unknown_name_score
         self.use_rules = use_rules
         self.use_scope_model = use_scope_model
+        self.figure_sentences = figure_sentences
 
     def by_rule(self, case: Case) -> str | None:
         """A rule of rules.json that holds for this corpus (a mention rule only when the scope model agrees)."""
@@ -345,11 +358,13 @@ class Abstainer:
         return f"The pages name {', '.join(named[:3])} but don't describe {their} side effects or risks."
 
     def by_missing_figure(self, case: Case) -> str | None:
-        """"How many weeks...?" when the best passage gives no number, duration or frequency at all."""
+        """"How many weeks...?" when the best passage gives no number, duration or frequency where it matches: its
+        best sentence and `figure_sentences` either side (a whole passage nearly always holds some figure)."""
         hits = case.retrieval.hits
         if not self.use_rules or not hits or not _ASKS_FIGURE.search(case.question):
             return None
-        return None if _HAS_FIGURE.search(hits[0].chunk.text) else "The pages don't give that figure."
+        return None if _HAS_FIGURE.search(figure_window(hits[0], self.figure_sentences)) \
+            else "The pages don't give that figure."
 
     def by_unknown_name(self, case: Case) -> str | None:
         # another language's words are all "unknown": the weak-match and scope checks decide for those

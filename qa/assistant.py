@@ -54,7 +54,7 @@ class Assistant:
         self.abstainer = Abstainer(self.rules, self.named_only, self.expander.unknown_names, self.learned.scope_model,
                                    min_score=a.min_score, unknown_name_score=a.unknown_name_score,
                                    use_rules=a.abstain_rules, use_scope_model=a.scope_model,
-                                   topic_model=self.learned.topic_model)
+                                   topic_model=self.learned.topic_model, figure_sentences=a.figure_sentences)
 
     @property
     def encoder_status(self) -> str:

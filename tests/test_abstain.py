@@ -10,7 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.abstain import OUT_OF_SCOPE, Abstainer, Case, NamedOnly, Rules, ScopeModel, fit_scope_model
+from qa.abstain import (
+    OUT_OF_SCOPE,
+    Abstainer,
+    Case,
+    NamedOnly,
+    Rules,
+    ScopeModel,
+    figure_window,
+    fit_scope_model,
+)
 from qa.chunking import chunk_corpus
 from qa.corpus import load_corpus, parse_text
 from qa.questions import load_questions
@@ -237,6 +246,28 @@ def test_checks_run_in_order_and_the_first_reason_wins(rules_by_corpus: dict[str
     assert abstain.decide(_case("what is induction?", passage, 0.1, scope)) == ("weak match", "")
     assert abstain.decide(_case("what is induction?", passage, 0.3, scope)) == ("scope model", OUT_OF_SCOPE)
     assert abstain.decide(_case("what is induction?", passage, 0.6, scope)) == ("", "")
+
+
+def test_the_missing_figure_check_reads_the_best_sentence_and_its_neighbours(rules_by_corpus: dict[str, Rules]) -> None:
+    """A figure three sentences away from the sentence that matched is not the figure asked for."""
+    text = "Induction is the first phase. It is intensive. Most people stay in hospital. It is given in 4 cycles."
+    ends = [text.index(s) + len(s) for s in ("phase.", "intensive.", "hospital.", "cycles.")]
+    spans = tuple(zip([0, *[e + 1 for e in ends[:-1]]], ends, strict=True))
+    chunk = Chunk(id="d#0", doc_id="d", text=text, start=0, end=len(text), sentences=spans)
+
+    def decide(sentence: int, window: int) -> str:
+        hit = Hit(chunk, 1.0, "hybrid", sentence)
+        case = Case("how many weeks do people stay in hospital?", True, Retrieval((hit,), 0.7, None, _match(0.7)))
+        abstain = Abstainer(rules_by_corpus["seed"], NamedOnly(frozenset()), lambda q: [], None, min_score=0.2,
+                            unknown_name_score=0.6, figure_sentences=window)
+        return abstain.decide(case)[0]
+
+    assert figure_window(Hit(chunk, 1.0, "hybrid", 2), 1) == "It is intensive. Most people stay in hospital. It is " \
+        "given in 4 cycles."
+    assert decide(sentence=0, window=1) == "missing figure"  # "first" is no figure; "4 cycles" is three away
+    assert decide(sentence=2, window=1) == ""  # next to the matching sentence
+    assert decide(sentence=0, window=-1) == ""  # the whole passage, as before
+    assert decide(sentence=-1, window=1) == ""  # no best sentence known (BM25 alone): the whole passage
 
 
 def test_a_mention_rule_needs_the_scope_model_to_agree(rules_by_corpus: dict[str, Rules]) -> None:
