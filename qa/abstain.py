@@ -359,7 +359,7 @@ class Abstainer:
 
     def by_missing_figure(self, case: Case) -> str | None:
         """"How many weeks...?" when the best passage gives no number, duration or frequency where it matches: its
-        best sentence and `figure_sentences` either side (a whole passage nearly always holds some figure)."""
+        best sentence and `figure_sentences` either side, not a number elsewhere in the passage."""
         hits = case.retrieval.hits
         if not self.use_rules or not hits or not _ASKS_FIGURE.search(case.question):
             return None

@@ -69,7 +69,7 @@ class Abstention:
     min_score: float = 0.20  # best passage cosine below this -> "not in these pages"
     unknown_name_score: float = 0.60  # an unknown name declines only when the best match is below this
     figure_sentences: int = 1  # the missing-figure check reads the best sentence and this many either side; -1 =
-    # the whole passage (a longer passage almost always holds some number, whatever the question asked)
+    # the whole passage (where a number elsewhere let through questions whose matching part gives none)
     scope_false_rate: float = 0.03  # share of held-out hand-written questions the scope model's line may decline
     scope_false_rate_made: float = 0.01  # the same, drawn on made questions when too few hand-written ones
     topic_false_rate: float = 0.02  # share of held-out hand-written questions the topic model's line may decline
